@@ -1,0 +1,1 @@
+"""Social Network Ads purchase predictor: the API service."""

@@ -1,0 +1,119 @@
+"""Operator commands, run as the database owner: migrate, seed, train, evaluate, prestart.
+
+    python -m app evaluate      # prints the workshop's two lines
+    python -m app prestart      # what the container runs before gunicorn
+"""
+
+import argparse
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, text
+from sqlalchemy.orm import Session
+
+from app import dataset, ml, registry
+from app.config import get_settings
+from app.db import make_engine
+
+log = logging.getLogger("app.cli")
+
+# Any fixed number works; every replica's prestart must use the same one.
+PRESTART_LOCK_ID = 0x50C1A1AD5
+
+
+@contextmanager
+def owner_connection() -> Iterator[Connection]:
+    engine = make_engine(get_settings(), as_owner=True)
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def migrate(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", "app:migrations")
+    config.attributes["connection"] = connection
+    config.attributes["app_role"] = get_settings().app_db_user
+    command.upgrade(config, "head")
+    connection.commit()
+
+
+def seed(connection: Connection, csv_path: Path) -> int:
+    rows = dataset.read_csv(csv_path)
+    with Session(bind=connection) as session, session.begin():
+        added = dataset.seed(session, rows)
+    log.info("seed: %d rows in the file, %d new", len(rows), added)
+    return added
+
+
+def train(connection: Connection) -> registry.ModelVersion:
+    with Session(bind=connection, expire_on_commit=False) as session, session.begin():
+        version = registry.train_and_store(session)
+    log.info("trained model version %d: accuracy %.3f", version.version,
+             version.metrics["accuracy"])
+    return version
+
+
+def evaluate(connection: Connection) -> ml.TrainedModel:
+    with Session(bind=connection) as session:
+        return ml.train(dataset.labelled_rows(session))
+
+
+def prestart(connection: Connection, csv_path: Path) -> None:
+    """Migrate, seed and train once, however many replicas start at the same moment."""
+    connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": PRESTART_LOCK_ID})
+    connection.commit()
+    try:
+        migrate(connection)
+        seed(connection, csv_path)
+        with Session(bind=connection) as session:
+            has_model = registry.latest_version_number(session) is not None
+        connection.commit()
+        if not has_model:
+            train(connection)
+    finally:
+        connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": PRESTART_LOCK_ID})
+        connection.commit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply the Alembic migrations")
+    for name, purpose in (("seed", "load the data set CSV (idempotent)"),
+                          ("prestart", "migrate, seed and train if no model exists")):
+        sub = commands.add_parser(name, help=purpose)
+        sub.add_argument("--csv", type=Path, default=dataset.default_csv_path())
+    commands.add_parser("train", help="train from the database and store a new model version")
+    commands.add_parser("evaluate", help="train from the database and print the accuracy")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=get_settings().log_level.upper(),
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        with owner_connection() as connection:
+            if args.command == "migrate":
+                migrate(connection)
+            elif args.command == "seed":
+                seed(connection, args.csv)
+            elif args.command == "train":
+                train(connection)
+            elif args.command == "prestart":
+                prestart(connection, args.csv)
+            else:
+                trained = evaluate(connection)
+                print(f"Model: {ml.ALGORITHM}")
+                print(f"Accuracy: {trained.metrics['accuracy'] * 100:.1f}%")
+    except dataset.DatasetError as error:
+        log.error("%s", error)
+        return 1
+    return 0

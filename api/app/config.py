@@ -1,0 +1,94 @@
+"""Settings: the only place that reads the environment.
+
+The database names follow the official postgres image (POSTGRES_USER, POSTGRES_PASSWORD,
+POSTGRES_DB), so one `.env_db` file configures both the db container and the API.
+"""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL
+
+# Values copied from the examples that must never reach production.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "password", "postgres", "secret"})
+
+# A role name is interpolated into GRANT statements, so keep it a plain identifier.
+ROLE_NAME_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    app_env: Literal["production", "development"] = "production"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    postgres_host: str = "db"
+    postgres_port: int = Field(default=5432, ge=1, le=65535)
+    postgres_db: str = "social_ads"
+    # The owner: runs migrations, seeding and training (the prestart step), never serves requests.
+    postgres_user: str = Field(default="postgres", pattern=ROLE_NAME_PATTERN)
+    postgres_password: SecretStr
+    # The least-privilege role the web workers connect as.
+    app_db_user: str = Field(default="social_ads_app", pattern=ROLE_NAME_PATTERN)
+    app_db_password: SecretStr
+
+    # Bounded waits, so a dead or blackholed database yields a quick 503 instead of a hang.
+    db_connect_timeout_s: int = Field(default=3, ge=1, le=60)
+    db_statement_timeout_ms: int = Field(default=3000, ge=100, le=600_000)
+    db_pool_size: int = Field(default=4, ge=1, le=50)
+    # Largest number of prediction rows written in one commit by the log writer.
+    log_batch_max_rows: int = Field(default=20_000, ge=1)
+    # Requests waiting for the log writer beyond this are refused with 503, not queued forever.
+    log_queue_max_requests: int = Field(default=1_000, ge=1)
+
+    @model_validator(mode="after")
+    def refuse_placeholder_secrets(self) -> "Settings":
+        if self.app_env == "development":
+            return self
+        for name in ("postgres_password", "app_db_password"):
+            secret: SecretStr = getattr(self, name)
+            if secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(
+                    f"{name.upper()} is a placeholder; set a real secret "
+                    "(or APP_ENV=development for a throwaway local setup)"
+                )
+        return self
+
+    @property
+    def db_timeout_s(self) -> float:
+        """How long a request may wait on the database before it gets a 503."""
+        return self.db_connect_timeout_s + self.db_statement_timeout_ms / 1000
+
+    def database_url(self, *, as_owner: bool = False) -> URL:
+        user, password = (
+            (self.postgres_user, self.postgres_password)
+            if as_owner
+            else (self.app_db_user, self.app_db_password)
+        )
+        return URL.create(
+            "postgresql+psycopg2",
+            username=user,
+            password=password.get_secret_value(),
+            host=self.postgres_host,
+            port=self.postgres_port,
+            database=self.postgres_db,
+        )
+
+
+class ServerSettings(BaseSettings):
+    """What gunicorn needs; read by gunicorn.conf.py for the image and the local twin alike."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    api_bind: str = "0.0.0.0:8000"
+    web_concurrency: int = Field(default=2, ge=1, le=64)
+    # X-Forwarded-* headers are trusted only from these addresses (the nginx proxy).
+    forwarded_allow_ips: str = "127.0.0.1"
+    log_level: str = "info"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()  # type: ignore[call-arg]  # required fields come from the environment

@@ -1,0 +1,31 @@
+"""Database engines. Every wait is bounded so an outage turns into a quick 503, never a hang."""
+
+from sqlalchemy import Engine, create_engine
+
+from app.config import Settings
+
+
+def make_engine(settings: Settings, *, as_owner: bool = False) -> Engine:
+    timeout_ms = settings.db_statement_timeout_ms
+    return create_engine(
+        settings.database_url(as_owner=as_owner),
+        pool_size=settings.db_pool_size,
+        max_overflow=0,
+        pool_timeout=settings.db_timeout_s,
+        # A connection that died with the server is noticed and replaced, so the
+        # service recovers by itself when PostgreSQL comes back.
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "connect_timeout": settings.db_connect_timeout_s,
+            "application_name": "social-ads-owner" if as_owner else "social-ads-api",
+            # statement_timeout bounds a slow server; tcp_user_timeout and keepalives bound a
+            # silent network (a blackholed server never answers, so only the client can give up).
+            "options": f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}",
+            "tcp_user_timeout": timeout_ms,
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 2,
+        },
+    )

@@ -1,0 +1,54 @@
+"""The FastAPI application: `create_app()` is what gunicorn's workers call."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from app import errors
+from app.config import Settings, get_settings
+from app.db import make_engine
+from app.prediction_log import PredictionLog
+from app.routes import accuracy, health, model, predict, predictions
+from app.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        prediction_log = PredictionLog(
+            engine,
+            max_batch_rows=settings.log_batch_max_rows,
+            max_waiting=settings.log_queue_max_requests,
+        )
+        services = Services(settings, engine, prediction_log)
+        prediction_log.start()
+        try:
+            served = await run_in_threadpool(services.models.get)
+            log.info("serving model version %d", served.version)
+        except Exception as error:  # noqa: BLE001  # start anyway; /readyz says not ready
+            log.warning("model not loaded at start (%s); will retry on first request",
+                        error.__class__.__name__)
+        app.state.services = services
+        yield
+        prediction_log.stop()
+        engine.dispose()
+
+    app = FastAPI(
+        title="Social Network Ads purchase predictor",
+        version="1.0.0",
+        summary="Logistic regression on age and salary, with every prediction logged.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for router in (predict.router, accuracy.router, model.router, predictions.router,
+                   health.router):
+        app.include_router(router)
+    return app

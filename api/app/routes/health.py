@@ -1,0 +1,31 @@
+"""Liveness and readiness, for compose healthchecks and load balancers."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from app.errors import DATABASE_UNAVAILABLE
+from app.schemas import Status
+from app.services import Services, get_services
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Status)
+async def healthz() -> Status:
+    """The process is alive (cheap: no database)."""
+    return Status(status="ok")
+
+
+@router.get("/readyz", response_model=Status, responses={503: {"model": Status}})
+def readyz(services: Annotated[Services, Depends(get_services)]) -> Status | JSONResponse:
+    """The database answers and a model version is loaded."""
+    try:
+        with services.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        services.models.get()
+    except Exception:  # noqa: BLE001  # any failure means "not ready", and says why briefly
+        return JSONResponse({"status": DATABASE_UNAVAILABLE}, status_code=503)
+    return Status(status="ready")

@@ -1,0 +1,84 @@
+"""Request bodies parsed strictly: JSON only, finite numbers only, no repeated keys.
+
+Python's json module accepts NaN, Infinity and 1e400 (as inf), keeps the last of repeated keys
+and raises ValueError (not JSONDecodeError) for integers over 4300 digits. Each of those would
+otherwise slip past validation or end in a 500.
+"""
+
+import json
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from starlette.responses import JSONResponse
+
+JSON_MEDIA_TYPE = "application/json"
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range for a 64-bit float")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a request body; any problem becomes a JSONDecodeError (FastAPI's 422 path)."""
+    try:
+        return json.loads(
+            body,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_unique_keys,
+        )
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError, UnicodeDecodeError) as error:
+        raise json.JSONDecodeError(str(error), "", 0) from None
+
+
+class StrictJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = parse_json(await self.body())
+        return self._json
+
+
+def _is_json(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type == JSON_MEDIA_TYPE or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+class StrictJSONRoute(APIRoute):
+    """Routes with a body accept only JSON (415 otherwise), parsed by `parse_json`."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+        expects_body = self.body_field is not None
+
+        async def strict_handler(request: Request) -> Response:
+            if expects_body and not _is_json(request.headers.get("content-type")):
+                return JSONResponse(
+                    {"detail": [{"field": "body", "message": "Content-Type must be application/json"}]},
+                    status_code=415,
+                )
+            return await handler(StrictJSONRequest(request.scope, request.receive))
+
+        return strict_handler
