@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from app import dataset, ml, registry
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.db import make_engine
 
 log = logging.getLogger("app.cli")
@@ -26,8 +26,8 @@ PRESTART_LOCK_ID = 0x50C1A1AD5
 
 
 @contextmanager
-def owner_connection() -> Iterator[Connection]:
-    engine = make_engine(get_settings(), as_owner=True)
+def owner_connection(settings: Settings) -> Iterator[Connection]:
+    engine = make_engine(settings, as_owner=True)
     try:
         with engine.connect() as connection:
             yield connection
@@ -35,11 +35,11 @@ def owner_connection() -> Iterator[Connection]:
         engine.dispose()
 
 
-def migrate(connection: Connection) -> None:
+def migrate(connection: Connection, app_role: str) -> None:
     config = Config()
     config.set_main_option("script_location", "app:migrations")
     config.attributes["connection"] = connection
-    config.attributes["app_role"] = get_settings().app_db_user
+    config.attributes["app_role"] = app_role
     command.upgrade(config, "head")
     connection.commit()
 
@@ -65,12 +65,12 @@ def evaluate(connection: Connection) -> ml.TrainedModel:
         return ml.train(dataset.labelled_rows(session))
 
 
-def prestart(connection: Connection, csv_path: Path) -> None:
+def prestart(connection: Connection, csv_path: Path, app_role: str) -> None:
     """Migrate, seed and train once, however many replicas start at the same moment."""
     connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": PRESTART_LOCK_ID})
     connection.commit()
     try:
-        migrate(connection)
+        migrate(connection, app_role)
         seed(connection, csv_path)
         with Session(bind=connection) as session:
             has_model = registry.latest_version_number(session) is not None
@@ -97,18 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=get_settings().log_level.upper(),
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level.upper(),
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        with owner_connection() as connection:
+        with owner_connection(settings) as connection:
             if args.command == "migrate":
-                migrate(connection)
+                migrate(connection, settings.app_db_user)
             elif args.command == "seed":
                 seed(connection, args.csv)
             elif args.command == "train":
                 train(connection)
             elif args.command == "prestart":
-                prestart(connection, args.csv)
+                prestart(connection, args.csv, settings.app_db_user)
             else:
                 trained = evaluate(connection)
                 print(f"Model: {ml.ALGORITHM}")

@@ -16,7 +16,8 @@ def run(connection: Connection) -> None:
 
 def main() -> None:
     config = context.config
-    config.attributes.setdefault("app_role", get_settings().app_db_user)
+    if "app_role" not in config.attributes:  # run from the `alembic` command line
+        config.attributes["app_role"] = get_settings().app_db_user
     connection = config.attributes.get("connection")
     if connection is not None:
         run(connection)

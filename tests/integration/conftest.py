@@ -1,0 +1,22 @@
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from app.main import create_app
+from app.models import Prediction
+from tests.conftest import Database
+
+
+@pytest.fixture(scope="module")
+def client(prepared_database: Database) -> Iterator[TestClient]:
+    """The real app (lifespan included) talking to the real server as the app role."""
+    with TestClient(create_app(prepared_database.settings()), raise_server_exceptions=False) as c:
+        yield c
+
+
+def count_predictions(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(Prediction)) or 0
