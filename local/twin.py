@@ -353,8 +353,9 @@ class Nginx:
     def template_vars(self) -> dict[str, str]:
         """The variables compose gives the image; here pointing at the local processes."""
         return {
-            "NGINX_HTTP_PORT": str(self.http_port),
-            "NGINX_HTTPS_PORT": str(self.https_port),
+            # Loopback only: the twin is for this machine (in the container: all addresses).
+            "NGINX_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
+            "NGINX_HTTPS_LISTEN": f"127.0.0.1:{self.https_port}",
             "NGINX_PUBLIC_HTTPS_PORT": str(self.https_port),
             "API_UPSTREAM": f"127.0.0.1:{self.api_port}",
             "NGINX_STATIC_ROOT": str(ROOT / "nginx" / "static"),
@@ -396,12 +397,15 @@ class Nginx:
         if result.returncode != 0:
             raise TwinError(f"certificate script failed:\n{result.stderr}")
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
         self.ensure_certificate()
         main = self.render()
         self._nginx(main, "-t", "-q")
         self._nginx(main, *(["-s", "reload"] if self.pid() is not None else []))
-        wait_http(f"https://127.0.0.1:{self.https_port}/healthz", 15, self.ssl_context())
+        if wait:
+            wait_http(f"https://127.0.0.1:{self.https_port}/healthz", 15, self.ssl_context())
+        elif self.pid() is None:
+            raise TwinError(f"nginx did not start; see {self.prefix / 'error.log'}")
 
     def _nginx(self, main: Path, *args: str) -> None:
         command = [self.nginx_binary(), "-p", str(self.prefix), "-c", str(main),

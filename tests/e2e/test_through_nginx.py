@@ -1,0 +1,131 @@
+"""The local twin end to end: client -> nginx (TLS) -> gunicorn -> PostgreSQL."""
+
+import concurrent.futures
+import httpx
+import pytest
+
+from local.twin import Nginx, Stack, free_port
+from tests.conftest import make_state_dir
+
+SECURITY_HEADERS = (
+    "strict-transport-security",
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+    "content-security-policy",
+)
+
+
+def assert_hardened(response: httpx.Response) -> None:
+    for header in SECURITY_HEADERS:
+        assert header in response.headers, f"{header} missing on {response.status_code}"
+    assert response.headers["server"] == "nginx"  # no version
+
+
+def logged_row(stack: Stack, prediction_id: int) -> str:
+    return stack.postgres.psql(
+        f"SELECT age || ',' || salary || ',' || purchased FROM predictions WHERE id = {prediction_id}"
+    )
+
+
+def test_predict_over_https_is_logged(stack: Stack, https: httpx.Client) -> None:
+    response = https.post("/predict", json={"age": 30, "salary": 87000})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["purchased"] is False and body["model_version"] == 1
+    assert_hardened(response)
+    assert logged_row(stack, body["prediction_id"]) == "30,87000,false"
+
+
+def test_http_redirects_with_308_and_a_post_stays_a_post(stack: Stack, https: httpx.Client) -> None:
+    with httpx.Client(verify=stack.nginx.ssl_context(), follow_redirects=True) as client:
+        response = client.post(f"{stack.http_url}/predict", json={"age": 60, "salary": 150000})
+    assert [r.status_code for r in response.history] == [308]
+    assert response.history[0].headers["location"].startswith("https://localhost:")
+    assert response.status_code == 200
+    assert response.json()["purchased"] is True
+    assert logged_row(stack, response.json()["prediction_id"]) == "60,150000,true"
+
+
+def test_accuracy_docs_and_page(https: httpx.Client) -> None:
+    accuracy = https.get("/accuracy").json()
+    assert accuracy["accuracy"] == 0.89
+    assert accuracy["confusion_matrix"] == [[65, 3], [8, 24]]
+    assert https.get("/docs").status_code == 200
+    assert https.get("/openapi.json").json()["info"]["title"]
+    page = https.get("/")
+    assert page.status_code == 200
+    assert "text/html" in page.headers["content-type"]
+    assert_hardened(page)
+
+
+def test_only_tls_12_and_13(stack: Stack) -> None:
+    import socket
+    import ssl
+
+    for version, accepted in ((ssl.TLSVersion.TLSv1_1, False), (ssl.TLSVersion.TLSv1_2, True),
+                              (ssl.TLSVersion.TLSv1_3, True)):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(stack.nginx.cert_dir / "fullchain.pem")
+        context.minimum_version = context.maximum_version = version
+        if version < ssl.TLSVersion.TLSv1_2:
+            context.set_ciphers("ALL:@SECLEVEL=0")
+        try:
+            with socket.create_connection(("127.0.0.1", stack.ports.https), timeout=5) as raw, \
+                    context.wrap_socket(raw, server_hostname="localhost") as tls:
+                negotiated = tls.version()
+        except (ssl.SSLError, ConnectionResetError):
+            negotiated = None
+        assert (negotiated is not None) == accepted, (version, negotiated)
+
+
+def test_oversized_body_is_413(https: httpx.Client) -> None:
+    response = https.post("/predict", content=b'{"age": 30, "salary": "' + b"9" * 100_000 + b'"}',
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is too large."}
+    assert_hardened(response)
+
+
+def test_bad_input_is_4xx_with_headers(https: httpx.Client) -> None:
+    response = https.post("/predict", json={"age": -3, "salary": 1})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "age"
+    assert_hardened(response)
+    missing = https.get("/no-such-page")
+    assert missing.status_code == 404
+    assert_hardened(missing)
+
+
+def test_a_burst_gets_429_and_no_5xx(https: httpx.Client) -> None:
+    def one(_: int) -> int:
+        return https.post("/predict", json={"age": 41, "salary": 52000}).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(one, range(120)))
+    assert 429 in codes and 200 in codes
+    assert all(code in (200, 429) for code in codes), codes
+    limited = https.post("/predict", json={"age": 41, "salary": 52000})
+    if limited.status_code == 429:
+        assert_hardened(limited)
+        assert limited.json()["detail"].startswith("Too many requests")
+
+
+def test_5xx_from_the_proxy_is_json_with_headers(stack: Stack) -> None:
+    # A second nginx from the same template whose upstream is a closed port: a 502.
+    state_dir = make_state_dir("nginx-502")
+    proxy = Nginx(state_dir, free_port(), free_port(), api_port=free_port())
+    proxy.start(wait=False)
+    try:
+        with httpx.Client(verify=proxy.ssl_context()) as client:
+            response = client.get(f"https://localhost:{proxy.https_port}/accuracy")
+        assert response.status_code == 502
+        assert response.json()["detail"].startswith("The API is unavailable")
+        assert_hardened(response)
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.parametrize("path", ["/.env", "/../.env_db", "/.git/config"])
+def test_no_secrets_served(https: httpx.Client, path: str) -> None:
+    assert https.get(path).status_code in (400, 404)

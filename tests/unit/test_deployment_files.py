@@ -1,0 +1,161 @@
+"""What we can prove about the Docker deployment without a Docker engine."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app.config import ServerSettings, Settings
+from local.twin import TEMPLATE, Nginx
+from tests.conftest import ROOT
+
+BIN = Path(sys.executable).parent
+DOCKERFILES = {"api": ROOT / "api" / "Dockerfile", "nginx": ROOT / "nginx" / "Dockerfile"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    parsed: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return parsed
+
+
+def test_compose_file_matches_the_compose_spec() -> None:
+    result = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
+         str(ROOT / "docker-compose.yml")], capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_topology(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert "version" not in compose
+    assert set(services) == {"nginx", "api", "db"}
+    assert services["nginx"]["networks"] == ["front"]
+    assert sorted(services["api"]["networks"]) == ["db", "front"]
+    assert services["db"]["networks"] == ["db"]
+    assert compose["networks"]["db"]["internal"] is True
+    assert not compose["networks"]["front"] or not compose["networks"]["front"].get("internal")
+    assert [name for name, s in services.items() if "ports" in s] == ["nginx"]
+    assert services["nginx"]["ports"] == ["80:8080", "443:8443"]
+    assert services["api"]["expose"] == ["8000"]
+    assert services["api"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert services["nginx"]["depends_on"] == {"api": {"condition": "service_healthy"}}
+    assert "pgdata" in compose["volumes"] and "certs" in compose["volumes"]
+
+
+@pytest.mark.parametrize("name", ["nginx", "api", "db"])
+def test_every_service_is_hardened(compose: dict[str, Any], name: str) -> None:
+    service = compose["services"][name]
+    assert service["restart"] == "unless-stopped"
+    assert service["healthcheck"]["test"]
+    assert "no-new-privileges:true" in service["security_opt"]
+    assert service["cap_drop"] == ["ALL"]
+    assert "cap_add" not in service
+    assert service["read_only"] is True
+    assert service["mem_limit"] and service["pids_limit"]
+    image = service.get("image", "")
+    assert image and not image.endswith(":latest") and ":" in image
+
+
+def test_db_uses_a_pinned_official_image_and_pg_isready(compose: dict[str, Any]) -> None:
+    db = compose["services"]["db"]
+    assert re.fullmatch(r"postgres:\d+\.\d+-\w+", db["image"])
+    assert "pg_isready -h 127.0.0.1" in db["healthcheck"]["test"][1]
+    assert "./db/init:/docker-entrypoint-initdb.d:ro" in db["volumes"]
+
+
+def test_secrets_reach_containers_only_through_env_files(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["api"]["env_file"] == [".env", ".env_db"]
+    assert services["db"]["env_file"] == [".env_db"]
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "PASSWORD:" not in text and "PASSWORD=" not in text
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert ".env" not in tracked and ".env_db" not in tracked
+    for ignore_file in (ROOT / ".gitignore", ROOT / "api/.dockerignore",
+                        ROOT / "nginx/.dockerignore"):
+        assert ".env" in ignore_file.read_text()
+
+
+@pytest.mark.parametrize("name", sorted(DOCKERFILES))
+def test_hadolint_is_clean(name: str) -> None:
+    result = subprocess.run([str(BIN / "hadolint"), str(DOCKERFILES[name])],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def final_stage(dockerfile: Path) -> list[str]:
+    lines = [line.strip() for line in dockerfile.read_text().splitlines()]
+    instructions = [line for line in lines if line and not line.startswith("#")]
+    start = max(i for i, line in enumerate(instructions) if line.upper().startswith("FROM "))
+    return instructions[start:]
+
+
+@pytest.mark.parametrize("name", sorted(DOCKERFILES))
+def test_final_stage_runs_as_a_non_root_user(name: str) -> None:
+    users = [line.split()[1] for line in final_stage(DOCKERFILES[name]) if line.startswith("USER ")]
+    assert users, "the final stage sets no USER"
+    assert users[-1] not in {"root", "0", "0:0"}
+
+
+@pytest.mark.parametrize("name", sorted(DOCKERFILES))
+def test_every_copy_source_exists_in_the_build_context(name: str) -> None:
+    context = DOCKERFILES[name].parent
+    for line in DOCKERFILES[name].read_text().splitlines():
+        if line.startswith(("COPY ", "ADD ")) and "--from=" not in line:
+            sources = line.split()[1:-1]
+            for source in sources:
+                assert (context / source).exists(), f"{name}: {source} is not in {context}"
+
+
+def test_api_image_and_twin_run_the_same_start_command() -> None:
+    dockerfile = DOCKERFILES["api"].read_text()
+    assert 'CMD ["sh", "start.sh"]' in dockerfile
+    start = (ROOT / "api" / "start.sh").read_text()
+    assert "python -m app prestart" in start
+    assert "exec gunicorn -c gunicorn.conf.py" in start
+    twin = (ROOT / "local" / "twin.py").read_text()
+    assert '"sh", str(ROOT / "api" / "start.sh")' in twin
+    assert "COPY gunicorn.conf.py start.sh" in dockerfile
+
+
+def test_nginx_image_and_twin_render_the_same_template(compose: dict[str, Any]) -> None:
+    used = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", TEMPLATE.read_text()))
+    given_by_compose = set(compose["services"]["nginx"]["environment"])
+    given_by_twin = set(Nginx(ROOT, 1, 2, 3).template_vars())
+    assert used == given_by_compose == given_by_twin
+    assert "COPY templates/ /etc/nginx/templates/" in DOCKERFILES["nginx"].read_text()
+
+
+def example_names(name: str) -> set[str]:
+    lines = (ROOT / name).read_text().splitlines()
+    return {line.split("=", 1)[0] for line in lines if line and not line.startswith("#")}
+
+
+def test_env_names_agree_with_the_settings_classes() -> None:
+    known = {f.upper() for f in Settings.model_fields} | {
+        f.upper() for f in ServerSettings.model_fields
+    }
+    examples = example_names(".env.example") | example_names(".env_db.example")
+    assert examples <= known, f"documented but never read: {examples - known}"
+    required = {n.upper() for n, f in Settings.model_fields.items() if f.is_required()}
+    assert required <= example_names(".env_db.example")
+    # The postgres image reads these three from the same file.
+    assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"} <= example_names(
+        ".env_db.example"
+    )
+    init_script = (ROOT / "db" / "init" / "10-app-role.sh").read_text()
+    assert "APP_DB_USER" in init_script and "APP_DB_PASSWORD" in init_script
+
+
+def test_examples_hold_only_placeholders() -> None:
+    for name in (".env.example", ".env_db.example"):
+        for line in (ROOT / name).read_text().splitlines():
+            if "PASSWORD=" in line:
+                assert line.endswith("=changeme"), line
