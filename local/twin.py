@@ -14,6 +14,7 @@ The test suite drives the same classes with its own state directory and free por
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pwd
 import re
@@ -98,11 +99,8 @@ def read_pid(path: Path) -> int | None:
 def wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            # Reap it if it is our child; otherwise just poll.
+        with contextlib.suppress(ChildProcessError):  # reap it if it is our child
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         if not pid_alive(pid):
             return True
         time.sleep(0.05)
@@ -509,7 +507,8 @@ def main(argv: list[str] | None = None) -> int:
 The local twin is up (logs in {stack.state_dir}):
   web page   {stack.https_url}/   (self-signed certificate: {stack.nginx.cert_dir}/fullchain.pem)
   API docs   {stack.https_url}/docs
-  try        curl --cacert {stack.nginx.cert_dir}/fullchain.pem -H 'Content-Type: application/json' \\
+  try        curl --cacert {stack.nginx.cert_dir}/fullchain.pem \\
+                  -H 'Content-Type: application/json' \\
                   -d '{{"age": 30, "salary": 87000}}' {stack.https_url}/predict
   stop with  make local-down""")
         elif args.command == "down":

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, create_engine
 
 from app.config import Settings, get_settings
-from local.twin import Postgres, Ports, Stack, ensure_env_files, free_port, read_env_file
+from local.twin import Ports, Postgres, Stack, ensure_env_files, free_port, read_env_file
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
@@ -46,7 +46,7 @@ class Database:
         self.server = Postgres(self.state_dir, port, self.env)
 
     def settings(self) -> Settings:
-        return Settings(**{key.lower(): value for key, value in self.env.items()})
+        return Settings.model_validate({key.lower(): value for key, value in self.env.items()})
 
     def owner_engine(self) -> Engine:
         return create_engine(self.settings().database_url(as_owner=True))

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from app import dataset, ml, registry
 from app.config import Settings, get_settings
 from app.db import make_engine
+from app.models import ModelVersion
 
 log = logging.getLogger("app.cli")
 
@@ -52,7 +53,7 @@ def seed(connection: Connection, csv_path: Path) -> int:
     return added
 
 
-def train(connection: Connection) -> registry.ModelVersion:
+def train(connection: Connection) -> ModelVersion:
     with Session(bind=connection, expire_on_commit=False) as session, session.begin():
         version = registry.train_and_store(session)
     log.info("trained model version %d: accuracy %.3f", version.version,

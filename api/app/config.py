@@ -91,4 +91,4 @@ class ServerSettings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()  # type: ignore[call-arg]  # required fields come from the environment
+    return Settings()  # the required secrets come from the environment

@@ -7,7 +7,7 @@ otherwise slip past validation or end in a 500.
 
 import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
@@ -69,16 +69,14 @@ def _is_json(content_type: str | None) -> bool:
 class StrictJSONRoute(APIRoute):
     """Routes with a body accept only JSON (415 otherwise), parsed by `parse_json`."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         expects_body = self.body_field is not None
 
         async def strict_handler(request: Request) -> Response:
             if expects_body and not _is_json(request.headers.get("content-type")):
-                return JSONResponse(
-                    {"detail": [{"field": "body", "message": "Content-Type must be application/json"}]},
-                    status_code=415,
-                )
+                problem = {"field": "body", "message": "Content-Type must be application/json"}
+                return JSONResponse({"detail": [problem]}, status_code=415)
             return await handler(StrictJSONRequest(request.scope, request.receive))
 
         return strict_handler

@@ -1,6 +1,7 @@
 """The local twin end to end: client -> nginx (TLS) -> gunicorn -> PostgreSQL."""
 
 import concurrent.futures
+
 import httpx
 import pytest
 
@@ -24,7 +25,8 @@ def assert_hardened(response: httpx.Response) -> None:
 
 def logged_row(stack: Stack, prediction_id: int) -> str:
     return stack.postgres.psql(
-        f"SELECT age || ',' || salary || ',' || purchased FROM predictions WHERE id = {prediction_id}"
+        "SELECT age || ',' || salary || ',' || purchased FROM predictions"
+        f" WHERE id = {prediction_id}"
     )
 
 

@@ -71,7 +71,8 @@ def test_concurrent_prestarts_do_the_work_once(prepared_database: Database) -> N
         results = list(pool.map(run_prestart, range(4)))
     assert [r.returncode for r in results] == [0, 0, 0, 0], [r.stderr for r in results]
     counts = prepared_database.server.psql(
-        "SELECT (SELECT count(*) FROM dataset_rows) || ',' || (SELECT count(*) FROM model_versions)",
+        "SELECT (SELECT count(*) FROM dataset_rows) || ','"
+        " || (SELECT count(*) FROM model_versions)",
         database=fresh_db,
     )
     assert counts == "400,1"

@@ -39,7 +39,7 @@ def app_engine(prepared_database: Database) -> Iterator[Engine]:
 )
 def test_app_role_is_denied(app_engine: Engine, statement: str) -> None:
     with app_engine.connect() as connection, pytest.raises(ProgrammingError,
-                                                           match="permission denied|must be"):
+                                                           match=r"permission denied|must be"):
         connection.execute(text(statement))
 
 

@@ -10,16 +10,18 @@ REAL = {"postgres_password": "s3cret-Owner-pw", "app_db_password": "s3cret-App-p
 
 def test_placeholder_secret_refused_in_production() -> None:
     with pytest.raises(ValidationError, match="APP_DB_PASSWORD is a placeholder"):
-        Settings(**{**REAL, "app_db_password": "changeme"})
+        Settings.model_validate({**REAL, "app_db_password": "changeme"})
 
 
 def test_placeholder_secret_allowed_in_development() -> None:
-    settings = Settings(**{**REAL, "app_db_password": "changeme", "app_env": "development"})
+    settings = Settings.model_validate(
+        {**REAL, "app_db_password": "changeme", "app_env": "development"}
+    )
     assert settings.app_db_password.get_secret_value() == "changeme"
 
 
 def test_secrets_do_not_show_in_repr_or_urls() -> None:
-    settings = Settings(**REAL)
+    settings = Settings.model_validate(REAL)
     assert "s3cret" not in repr(settings)
     assert "s3cret" not in str(settings.database_url())
     assert settings.database_url().username == "social_ads_app"
@@ -29,11 +31,11 @@ def test_secrets_do_not_show_in_repr_or_urls() -> None:
 @pytest.mark.parametrize("name", ['app"; DROP TABLE predictions; --', "App", "1abc", ""])
 def test_role_names_must_be_plain_identifiers(name: str) -> None:
     with pytest.raises(ValidationError):
-        Settings(**{**REAL, "app_db_user": name})
+        Settings.model_validate({**REAL, "app_db_user": name})
 
 
 def test_required_secrets_have_no_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
     monkeypatch.delenv("APP_DB_PASSWORD", raising=False)
     with pytest.raises(ValidationError, match="postgres_password"):
-        Settings()  # type: ignore[call-arg]
+        Settings()

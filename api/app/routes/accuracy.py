@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 
 from app import ml
 from app.models import ModelVersion
-from app.routes.predict import served_model
 from app.registry import ServedModel
+from app.routes.predict import served_model
 from app.schemas import AccuracyResponse, ErrorResponse
 from app.services import Services, get_services
 
