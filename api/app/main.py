@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from app import errors
@@ -41,7 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         prediction_log.stop()
         engine.dispose()
 
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc load their JavaScript from this package, not a CDN.
+    app = FastAPIOffline(
         title="Social Network Ads purchase predictor",
         version="1.0.0",
         summary="Logistic regression on age and salary, with every prediction logged.",

@@ -1,0 +1,133 @@
+"""The web page in headless Chromium: predict, validate, plot, history, docs."""
+
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from local.twin import Stack
+
+
+def prediction_count(stack: Stack) -> int:
+    return int(stack.postgres.psql("SELECT count(*) FROM predictions"))
+
+
+def submit(page: Page, age: str, salary: str) -> None:
+    page.fill("#age", age)
+    page.fill("#salary", salary)
+    page.click("button[type=submit]")
+
+
+def test_predict_from_the_form(page: Page, stack: Stack, console_errors: list[str]) -> None:
+    before = prediction_count(stack)
+    submit(page, "60", "150000")
+    expect(page.locator("#result-answer")).to_have_text("Will purchase")
+    expect(page.locator("#result-detail")).to_contain_text("Probability of a purchase: 99.8 %")
+    submit(page, "30", "87000")
+    expect(page.locator("#result-answer")).to_have_text("Won't purchase")
+    expect(page.locator("#result-detail")).to_contain_text("11.3 %")
+    assert prediction_count(stack) == before + 2
+    assert console_errors == []
+
+
+def test_keyboard_only(page: Page) -> None:
+    page.focus("#age")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("45")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("120000")
+    page.keyboard.press("Enter")
+    expect(page.locator("#result-answer")).to_have_text("Will purchase")
+
+
+@pytest.mark.parametrize(
+    ("field", "age", "salary", "message"),
+    [
+        ("age", "150", "50000", "Age must be between 0 and 120."),
+        ("age", "", "50000", "Age is required and must be a number."),
+        ("salary", "40", "-1", "Salary must be between 0 and 10,000,000."),
+        ("salary", "40", "20000000", "Salary must be between 0 and 10,000,000."),
+    ],
+)
+def test_bad_values_show_a_message_and_send_nothing(
+    page: Page, stack: Stack, field: str, age: str, salary: str, message: str
+) -> None:
+    before = prediction_count(stack)
+    submit(page, age, salary)
+    expect(page.locator(f"#{field}-error")).to_have_text(message)
+    expect(page.locator(f"#{field}")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#result")).to_be_hidden()
+    assert prediction_count(stack) == before
+
+
+def test_accuracy_and_confusion_matrix(page: Page) -> None:
+    expect(page.locator("#accuracy-summary")).to_contain_text("accuracy 89.0 %")
+    cells = [page.text_content(f"#cm-{i}{j}") for i in (0, 1) for j in (0, 1)]
+    assert cells == ["65", "3", "8", "24"]
+
+
+def test_history_gains_a_row(page: Page) -> None:
+    rows = page.locator("#history tbody tr")
+    first_before = rows.first.text_content() if rows.count() else ""
+    submit(page, "37", "61000")
+    expect(page.locator("#result")).to_be_visible()
+    expect(rows.first).not_to_have_text(first_before or "-")
+    detail = page.text_content("#result-detail") or ""
+    prediction_id = detail.split("#")[-1].rstrip(")")
+    expect(rows.first.locator("td").first).to_have_text(prediction_id)
+    expect(rows.first).to_contain_text("37")
+
+
+def region_class(page: Page, age: float, salary: float) -> bool:
+    """Which region the page painted at (age, salary): True for 'buys'."""
+    rgb: list[int] = page.evaluate(
+        """([age, salary]) => {
+            const {x, y} = window.plot.toPixel(age, salary);
+            const ctx = document.getElementById('plot-regions').getContext('2d');
+            const pixel = ctx.getImageData(Math.floor(x), Math.floor(y), 1, 1).data;
+            return Array.from(pixel).slice(0, 3);
+        }""",
+        [age, salary],
+    )
+    assert rgb in ([253, 231, 200], [219, 232, 245]), rgb
+    return rgb == [253, 231, 200]
+
+
+def test_plot_is_drawn_from_the_served_model(page: Page, stack: Stack) -> None:
+    size = page.evaluate(
+        "() => { const c = document.getElementById('plot-regions'); return [c.width, c.height]; }"
+    )
+    assert size == [640, 440]
+    colours = page.evaluate(
+        """() => { const c = document.getElementById('plot-overlay');
+                   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                   const seen = new Set();
+                   for (let i = 0; i < d.length; i += 4) seen.add(d.slice(i, i + 4).join());
+                   return seen.size; }"""
+    )
+    assert colours > 10
+    with httpx.Client(base_url=stack.https_url, verify=stack.nginx.ssl_context()) as client:
+        model: dict[str, Any] = client.get("/model").json()
+        m, s, c, b = model["mean"], model["scale"], model["coef"], model["intercept"]
+
+        def boundary_salary(age: float) -> float:
+            return m[1] - s[1] / c[1] * (b + c[0] * (age - m[0]) / s[0])
+
+        checked = 0
+        for age in (30, 34, 38, 42, 46, 50, 54):
+            for offset in (-12000, 12000):
+                salary = boundary_salary(age) + offset
+                if not 20000 <= salary <= 145000:
+                    continue
+                served = client.post("/predict", json={"age": age, "salary": salary}).json()
+                assert region_class(page, age, salary) is served["purchased"], (age, salary)
+                checked += 1
+    assert checked >= 8
+
+
+def test_docs_render_offline(page: Page, stack: Stack, console_errors: list[str]) -> None:
+    page.goto(f"{stack.https_url}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("purchase predictor")
+    assert console_errors == []
