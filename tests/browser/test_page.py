@@ -113,7 +113,7 @@ def test_plot_is_drawn_from_the_served_model(page: Page, stack: Stack) -> None:
         m, s, c, b = model["mean"], model["scale"], model["coef"], model["intercept"]
 
         def boundary_salary(age: float) -> float:
-            return m[1] - s[1] / c[1] * (b + c[0] * (age - m[0]) / s[0])
+            return float(m[1] - s[1] / c[1] * (b + c[0] * (age - m[0]) / s[0]))
 
         checked = 0
         for age in (30, 34, 38, 42, 46, 50, 54):
