@@ -4,11 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 COMPOSE ?= docker compose
 
-.PHONY: help venv local local-down local-status up down logs test lint bench clean
+.PHONY: help venv local local-down local-status evaluate up down logs test lint bench clean
 
 help:
 	@echo "make local       start the local twin (PostgreSQL, API, nginx) on 8080/8443"
 	@echo "make local-down  stop it"
+	@echo "make evaluate    train from the twin's database and print the workshop's accuracy"
 	@echo "make up/down/logs  the same three services with docker compose"
 	@echo "make test        run every test tier (unit, integration, e2e, browser)"
 	@echo "make lint        ruff and mypy"
@@ -30,6 +31,10 @@ local-down: $(PY)
 
 local-status: $(PY)
 	$(PY) local/twin.py status
+
+# The workshop's result, trained from the twin's database: "Accuracy: 89.0%".
+evaluate: $(PY)
+	$(PY) local/twin.py run python -m app evaluate
 
 up:
 	@test -f .env -a -f .env_db || { echo "create .env and .env_db from the *.example files first (or run make local once)"; exit 1; }

@@ -134,6 +134,16 @@ def wait_http(url: str, timeout: float, context: ssl.SSLContext | None = None) -
     raise TwinError(f"{url} did not answer 200 within {timeout:.0f}s (last: {last})")
 
 
+def make_traversable(path: Path) -> None:
+    """As root, servers run as other users (postgres, nginx's workers): let them reach `path`."""
+    if os.geteuid() != 0:
+        return
+    for folder in [path, *path.parents]:
+        mode = folder.stat().st_mode
+        if mode & 0o001 == 0:
+            folder.chmod(mode | 0o711)
+
+
 def as_postgres_user() -> list[str]:
     """initdb and postgres refuse to run as root: then run them as the postgres system user."""
     if os.geteuid() != 0:
@@ -189,11 +199,8 @@ class Postgres:
 
     def _prepare_dirs(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        make_traversable(self.state_dir)
         if os.geteuid() == 0:
-            # The postgres user must reach its files through every parent folder.
-            for parent in [self.state_dir, *self.state_dir.parents]:
-                if parent.stat().st_mode & 0o001 == 0 and parent != Path("/"):
-                    parent.chmod(parent.stat().st_mode | 0o711)
             account = pwd.getpwnam("postgres")
             os.chown(self.state_dir, account.pw_uid, account.pw_gid)
             if self.log_file.exists():
@@ -356,13 +363,17 @@ class Nginx:
             "NGINX_HTTPS_LISTEN": f"127.0.0.1:{self.https_port}",
             "NGINX_PUBLIC_HTTPS_PORT": str(self.https_port),
             "API_UPSTREAM": f"127.0.0.1:{self.api_port}",
-            "NGINX_STATIC_ROOT": str(ROOT / "nginx" / "static"),
+            "NGINX_STATIC_ROOT": str(self.prefix / "html"),
             "NGINX_CERT_DIR": str(self.cert_dir),
             "NGINX_PREDICT_RATE": self.predict_rate,
             "NGINX_PREDICT_BURST": str(self.predict_burst),
         }
 
     def render(self) -> Path:
+        # The page is copied, as the image's COPY does: nginx's workers may not be allowed
+        # into the checkout (a 0700 home or temporary folder) but can read the state folder.
+        shutil.copytree(ROOT / "nginx" / "static", self.prefix / "html", dirs_exist_ok=True)
+        make_traversable(self.prefix / "html")
         text = render_template(TEMPLATE.read_text(), self.template_vars())
         conf_d = self.prefix / "conf.d"
         conf_d.mkdir(parents=True, exist_ok=True)
@@ -496,8 +507,10 @@ class Stack:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The local twin of docker-compose.yml")
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "run"])
     parser.add_argument("--state-dir", type=Path, default=ROOT / ".local")
+    parser.add_argument("args", nargs=argparse.REMAINDER,
+                        help="with run: a command to run with the API's environment")
     args = parser.parse_args(argv)
     stack = Stack(args.state_dir, ROOT, Ports.from_env())
     try:
@@ -511,6 +524,11 @@ The local twin is up (logs in {stack.state_dir}):
                   -H 'Content-Type: application/json' \\
                   -d '{{"age": 30, "salary": 87000}}' {stack.https_url}/predict
   stop with  make local-down""")
+        elif args.command == "run":
+            # e.g. `twin.py run python -m app evaluate`: the CLI against the twin's database.
+            path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+            env = {**os.environ, **stack.env, "PATH": path}
+            return subprocess.run(args.args, env=env, cwd=ROOT / "api", check=False).returncode
         elif args.command == "down":
             stack.down()
             print("the local twin is stopped")

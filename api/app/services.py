@@ -44,6 +44,8 @@ class Services:
         self.models = ModelHolder(self.engine)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async on purpose: FastAPI runs a plain `def` dependency in its thread pool, which would
+    # add a thread hop to every request for a dictionary lookup.
     services: Services = request.app.state.services
     return services

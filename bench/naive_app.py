@@ -1,0 +1,63 @@
+"""The naive reference for the benchmark: what the workshop's code would do behind an API.
+
+Per request: sklearn's `predict` and `predict_proba` (with their input validation) and one
+INSERT + COMMIT of its own. Run by the benchmark with the same gunicorn config and nginx:
+    gunicorn -c api/gunicorn.conf.py 'bench.naive_app:create_app()'
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from app import ml
+from app.config import get_settings
+from app.db import make_engine
+from app.models import ModelVersion
+from app.schemas import PredictRequest, PredictResponse
+
+
+def create_app() -> FastAPI:
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(get_settings())
+        with Session(engine) as session:
+            stored = session.scalars(
+                select(ModelVersion).order_by(ModelVersion.version.desc()).limit(1)
+            ).one()
+            state.update(engine=engine, version=stored.version,
+                         pipeline=ml.load_pipeline(stored.pipeline))
+        yield
+        engine.dispose()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> dict[str, str]:
+        return {"status": "ready"}
+
+    @app.post("/predict")
+    def predict(body: PredictRequest) -> PredictResponse:
+        features = [[body.age, body.salary]]
+        purchased = bool(state["pipeline"].predict(features)[0] == 1)
+        probability = float(state["pipeline"].predict_proba(features)[0, 1])
+        with state["engine"].begin() as connection:
+            prediction_id = connection.execute(
+                text("INSERT INTO predictions (age, salary, purchased, probability, model_version)"
+                     " VALUES (:a, :s, :p, :q, :v) RETURNING id"),
+                {"a": body.age, "s": body.salary, "p": purchased, "q": probability,
+                 "v": state["version"]},
+            ).scalar_one()
+        return PredictResponse(purchased=purchased, probability=probability,
+                               model_version=state["version"], prediction_id=prediction_id)
+
+    return app

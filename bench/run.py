@@ -1,0 +1,348 @@
+"""Benchmark: /predict through nginx with durable logging, against the stack's floor and a
+naive reference, plus a 10,000-row batch and the cold start. `make bench` runs it.
+
+Writes bench/results/results.json, results.md and results.png. Every load is bounded
+(fixed duration, 16 connections) and goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from local.twin import Ports, Stack, TwinError, postgres_bin_dir, stop_pid, wait_http  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+CONNECTIONS = 16
+TICKS = os.sysconf("SC_CLK_TCK")
+TARGETS = {
+    "predict_vs_floor": 0.40,
+    "predict_vs_naive": 3.0,
+    "predict_p99_ms": 15.0,
+    "batch_server_ms": 50.0,
+    "cold_start_s": 5.0,
+}
+
+
+@dataclass
+class LoadResult:
+    name: str
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_ms_per_request: float
+
+
+# --- CPU accounting -------------------------------------------------------------------------------
+
+
+def children_of() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        tree.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    return tree
+
+
+def cpu_seconds(roots: list[int]) -> float:
+    """CPU time of the process trees under `roots`, reaped children included."""
+    tree, total, stack = children_of(), 0, list(roots)
+    while stack:
+        pid = stack.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        stack.extend(tree.get(pid, []))
+    return total / TICKS
+
+
+def stack_pids(stack: Stack) -> list[int]:
+    return [pid for pid in (stack.postgres.pid(), stack.api.pid(), stack.nginx.pid()) if pid]
+
+
+# --- load -----------------------------------------------------------------------------------------
+
+
+def wrk(url: str, seconds: int, mode: str) -> dict[str, Any]:
+    wrk_binary = shutil.which("wrk")
+    if wrk_binary is None:
+        raise TwinError("wrk not found: apt-get install wrk")
+    result = subprocess.run(
+        [wrk_binary, "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "5s",
+         "-s", str(ROOT / "bench" / "wrk.lua"), url],
+        env={**os.environ, "WRK_MODE": mode}, capture_output=True, text=True, check=True,
+    )
+    line = [ln for ln in result.stdout.splitlines() if ln.startswith("{")][-1]
+    parsed: dict[str, Any] = json.loads(line)
+    return parsed
+
+
+def measure(stack: Stack, name: str, path: str, mode: str, seconds: int) -> LoadResult:
+    url = f"https://127.0.0.1:{stack.ports.https}{path}"
+    wrk(url, 3, mode)  # warm-up: connections, worker caches, the pool
+    before = cpu_seconds(stack_pids(stack))
+    raw = wrk(url, seconds, mode)
+    cpu = cpu_seconds(stack_pids(stack)) - before
+    errors = sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors",
+                                  "status_errors", "timeouts"))
+    result = LoadResult(
+        name=name,
+        requests=raw["requests"],
+        rps=raw["requests"] / (raw["duration_us"] / 1e6),
+        p50_ms=raw["p50_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        errors=errors,
+        cpu_ms_per_request=1000 * cpu / max(raw["requests"], 1),
+    )
+    print(f"  {name:28} {result.rps:8.0f} req/s  p50 {result.p50_ms:5.2f} ms  "
+          f"p99 {result.p99_ms:5.2f} ms  errors {errors}  cpu {result.cpu_ms_per_request:.3f} ms/req")
+    return result
+
+
+def measure_batch(stack: Stack, rounds: int = 20) -> dict[str, float]:
+    rows = [{"age": 18 + i % 43, "salary": 15000 + (i * 37) % 135000} for i in range(10_000)]
+    body = json.dumps({"rows": rows}).encode()
+    server, client = [], []
+    with httpx.Client(verify=stack.nginx.ssl_context(), timeout=30) as http:
+        for _ in range(rounds + 2):
+            started = time.perf_counter()
+            response = http.post(f"{stack.https_url}/predict/batch", content=body,
+                                 headers={"Content-Type": "application/json"})
+            elapsed = time.perf_counter() - started
+            response.raise_for_status()
+            assert len(response.json()["prediction_ids"]) == 10_000
+            timing = re.search(r"dur=([\d.]+)", response.headers["server-timing"])
+            assert timing is not None
+            server.append(float(timing[1]))
+            client.append(elapsed * 1000)
+    server, client = server[2:], client[2:]  # the first two warm up
+    result = {
+        "rows": 10_000,
+        "body_kib": len(body) / 1024,
+        "server_ms_median": statistics.median(server),
+        "server_ms_max": max(server),
+        "client_ms_median": statistics.median(client),
+    }
+    print(f"  batch of 10,000 rows: server {result['server_ms_median']:.1f} ms (median), "
+          f"client round trip {result['client_ms_median']:.1f} ms")
+    return result
+
+
+# --- stacks ---------------------------------------------------------------------------------------
+
+
+def bench_stack(state_dir: Path) -> Stack:
+    stack = Stack(state_dir, state_dir, Ports.free(), extra_env={"LOG_LEVEL": "warning"})
+    # The rate limit protects production; here it would measure nginx's 429s instead.
+    stack.nginx.predict_rate, stack.nginx.predict_burst = "1000000r/s", 100000
+    return stack
+
+
+def cold_start() -> dict[str, float]:
+    state_dir = Path(tempfile.mkdtemp(prefix="social-ads-bench-cold-"))
+    state_dir.chmod(0o755)
+    stack = bench_stack(state_dir)
+    try:
+        timings = {}
+        for label in ("first_start_s", "restart_s"):
+            started = time.perf_counter()
+            stack.up()
+            wait_http(f"https://127.0.0.1:{stack.ports.https}/readyz", 30,
+                      stack.nginx.ssl_context())
+            timings[label] = time.perf_counter() - started
+            stack.down()
+        print(f"  cold start to /readyz: {timings['first_start_s']:.2f} s on an empty data "
+              f"directory, {timings['restart_s']:.2f} s on an existing one")
+        return timings
+    finally:
+        stack.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def start_naive_api(stack: Stack) -> subprocess.Popen[bytes]:
+    """The naive app under the same gunicorn config, in place of the real API."""
+    stack.api.stop()
+    path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+    log = (stack.state_dir / "naive-api.log").open("ab")
+    process = subprocess.Popen(
+        ["gunicorn", "-c", "gunicorn.conf.py", "bench.naive_app:create_app()"],
+        cwd=ROOT / "api", env={**os.environ, **stack.env, "PATH": path, "PYTHONPATH": str(ROOT)},
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    wait_http(f"http://127.0.0.1:{stack.ports.api}/readyz", 60)
+    return process
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+def versions() -> dict[str, str]:
+    def first_line(command: list[str]) -> str:
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            return "not found"
+        return (result.stdout or result.stderr).strip().splitlines()[0]
+
+    from importlib.metadata import version
+
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {
+        "machine": f"{os.cpu_count()} cores, {cpu}, "
+                   f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "nginx": first_line(["nginx", "-v"]),
+        "postgres": first_line([str(postgres_bin_dir() / "postgres"), "--version"]),
+        "wrk": first_line(["wrk", "--version"]),
+        **{name: version(name) for name in ("fastapi", "gunicorn", "uvicorn", "scikit-learn",
+                                             "SQLAlchemy", "psycopg2-binary")},
+    }
+
+
+def write_report(report: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    loads = report["loads"]
+    lines = [
+        "| endpoint (16 connections, through nginx + TLS) | req/s | p50 ms | p99 ms | errors "
+        "| CPU ms/req |",
+        "|---|---:|---:|---:|---:|---:|",
+        *(f"| {r['name']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+          f"{r['errors']} | {r['cpu_ms_per_request']:.3f} |" for r in loads),
+        "",
+        "| target | measured | goal | met |",
+        "|---|---:|---:|:-:|",
+        *(f"| {t['name']} | {t['measured']:.2f} | {t['goal']} | {'yes' if t['met'] else 'NO'} |"
+          for t in report["targets"]),
+        "",
+        f"Batch of 10,000 rows: {report['batch']['server_ms_median']:.1f} ms server time "
+        f"(median of 20; max {report['batch']['server_ms_max']:.1f} ms), "
+        f"{report['batch']['client_ms_median']:.1f} ms round trip for "
+        f"{report['batch']['body_kib']:.0f} KiB.",
+        f"Cold start (`make local` to /readyz 200 through nginx): "
+        f"{report['cold_start']['first_start_s']:.2f} s on an empty data directory, "
+        f"{report['cold_start']['restart_s']:.2f} s on an existing one.",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+        "",
+    ]
+    (RESULTS / "results.md").write_text("\n".join(lines))
+    chart(loads)
+
+
+def chart(loads: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["name"] for r in loads]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.barh(names, [r["rps"] for r in loads], color="#1e5a96")
+    left.set_xlabel("requests per second (higher is better)")
+    right.barh(names, [r["p99_ms"] for r in loads], color="#b45309")
+    right.set_xlabel("p99 latency, ms (lower is better)")
+    right.set_yticklabels([])
+    for axis in (left, right):
+        axis.invert_yaxis()
+        axis.grid(axis="x", alpha=0.3)
+    figure.suptitle(f"/predict through nginx + TLS, {CONNECTIONS} connections, every answer "
+                    "committed to PostgreSQL first")
+    figure.tight_layout()
+    figure.savefig(RESULTS / "results.png", dpi=110)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15, help="length of each measured run")
+    args = parser.parse_args()
+
+    print("cold start")
+    cold = cold_start()
+
+    state_dir = Path(tempfile.mkdtemp(prefix="social-ads-bench-"))
+    state_dir.chmod(0o755)
+    stack = bench_stack(state_dir)
+    naive: subprocess.Popen[bytes] | None = None
+    try:
+        stack.up()
+        durability = stack.postgres.psql(
+            "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings "
+            "WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes')"
+        )
+        print(f"load ({args.seconds} s each after a 3 s warm-up; PostgreSQL {durability})")
+        floor = measure(stack, "GET /healthz (floor)", "/healthz", "get", args.seconds)
+        predict = measure(stack, "POST /predict", "/predict", "predict", args.seconds)
+        batch = measure_batch(stack)
+        naive = start_naive_api(stack)
+        reference = measure(stack, "POST /predict, naive", "/predict", "predict", args.seconds)
+    finally:
+        if naive is not None:
+            stop_pid(naive.pid)
+        stack.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+    targets = [
+        {"name": "/predict req/s ÷ floor req/s", "measured": predict.rps / floor.rps,
+         "goal": f"≥ {TARGETS['predict_vs_floor']}"},
+        {"name": "/predict req/s ÷ naive req/s", "measured": predict.rps / reference.rps,
+         "goal": f"≥ {TARGETS['predict_vs_naive']}"},
+        {"name": "/predict p99 ms", "measured": predict.p99_ms,
+         "goal": f"≤ {TARGETS['predict_p99_ms']}"},
+        {"name": "/predict errors", "measured": predict.errors, "goal": "0"},
+        {"name": "batch of 10,000: server ms", "measured": batch["server_ms_median"],
+         "goal": f"≤ {TARGETS['batch_server_ms']}"},
+        {"name": "cold start s", "measured": cold["first_start_s"],
+         "goal": f"≤ {TARGETS['cold_start_s']}"},
+    ]
+    limits = [TARGETS["predict_vs_floor"], TARGETS["predict_vs_naive"], TARGETS["predict_p99_ms"],
+              0, TARGETS["batch_server_ms"], TARGETS["cold_start_s"]]
+    for target, limit, higher_is_better in zip(targets, limits,
+                                               (True, True, False, False, False, False),
+                                               strict=True):
+        measured = float(target["measured"])
+        target["met"] = measured >= limit if higher_is_better else measured <= limit
+    report = {
+        "connections": CONNECTIONS,
+        "seconds": args.seconds,
+        "durability": durability,
+        "loads": [asdict(r) for r in (floor, predict, reference)],
+        "batch": batch,
+        "cold_start": cold,
+        "targets": targets,
+        "versions": versions(),
+    }
+    write_report(report)
+    print((RESULTS / "results.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
