@@ -119,7 +119,8 @@ def measure(stack: Stack, name: str, path: str, mode: str, seconds: int) -> Load
         cpu_ms_per_request=1000 * cpu / max(raw["requests"], 1),
     )
     print(f"  {name:28} {result.rps:8.0f} req/s  p50 {result.p50_ms:5.2f} ms  "
-          f"p99 {result.p99_ms:5.2f} ms  errors {errors}  cpu {result.cpu_ms_per_request:.3f} ms/req")
+          f"p99 {result.p99_ms:5.2f} ms  errors {errors}  "
+          f"cpu {result.cpu_ms_per_request:.3f} ms/req")
     return result
 
 
@@ -309,26 +310,22 @@ def main() -> int:
         stack.down()
         shutil.rmtree(state_dir, ignore_errors=True)
 
+    def target(name: str, measured: float, goal: float, higher_is_better: bool) -> dict[str, Any]:
+        met = measured >= goal if higher_is_better else measured <= goal
+        return {"name": name, "measured": measured,
+                "goal": f"{'≥' if higher_is_better else '≤'} {goal:g}", "met": met}
+
     targets = [
-        {"name": "/predict req/s ÷ floor req/s", "measured": predict.rps / floor.rps,
-         "goal": f"≥ {TARGETS['predict_vs_floor']}"},
-        {"name": "/predict req/s ÷ naive req/s", "measured": predict.rps / reference.rps,
-         "goal": f"≥ {TARGETS['predict_vs_naive']}"},
-        {"name": "/predict p99 ms", "measured": predict.p99_ms,
-         "goal": f"≤ {TARGETS['predict_p99_ms']}"},
-        {"name": "/predict errors", "measured": predict.errors, "goal": "0"},
-        {"name": "batch of 10,000: server ms", "measured": batch["server_ms_median"],
-         "goal": f"≤ {TARGETS['batch_server_ms']}"},
-        {"name": "cold start s", "measured": cold["first_start_s"],
-         "goal": f"≤ {TARGETS['cold_start_s']}"},
+        target("/predict req/s ÷ floor req/s", predict.rps / floor.rps,
+               TARGETS["predict_vs_floor"], True),
+        target("/predict req/s ÷ naive req/s", predict.rps / reference.rps,
+               TARGETS["predict_vs_naive"], True),
+        target("/predict p99 ms", predict.p99_ms, TARGETS["predict_p99_ms"], False),
+        target("/predict errors", predict.errors, 0, False),
+        target("batch of 10,000: server ms", batch["server_ms_median"],
+               TARGETS["batch_server_ms"], False),
+        target("cold start s", cold["first_start_s"], TARGETS["cold_start_s"], False),
     ]
-    limits = [TARGETS["predict_vs_floor"], TARGETS["predict_vs_naive"], TARGETS["predict_p99_ms"],
-              0, TARGETS["batch_server_ms"], TARGETS["cold_start_s"]]
-    for target, limit, higher_is_better in zip(targets, limits,
-                                               (True, True, False, False, False, False),
-                                               strict=True):
-        measured = float(target["measured"])
-        target["met"] = measured >= limit if higher_is_better else measured <= limit
     report = {
         "connections": CONNECTIONS,
         "seconds": args.seconds,

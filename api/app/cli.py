@@ -38,7 +38,7 @@ def owner_connection(settings: Settings) -> Iterator[Connection]:
 
 def migrate(connection: Connection, app_role: str) -> None:
     config = Config()
-    config.set_main_option("script_location", "app:migrations")
+    config.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
     config.attributes["connection"] = connection
     config.attributes["app_role"] = app_role
     command.upgrade(config, "head")

@@ -1,4 +1,4 @@
-"""Server-Timing: how long the app took, per response (browser devtools and the benchmark read it)."""
+"""Server-Timing: how long the app took per response (devtools and the benchmark read it)."""
 
 import time
 

@@ -9,7 +9,6 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Double,
-    ForeignKey,
     Integer,
     LargeBinary,
     SmallInteger,
@@ -67,4 +66,5 @@ class Prediction(Base):
     salary: Mapped[float] = mapped_column(Double)
     purchased: Mapped[bool] = mapped_column(Boolean)
     probability: Mapped[float] = mapped_column(Double)
-    model_version: Mapped[int] = mapped_column(Integer, ForeignKey("model_versions.version"))
+    # Deliberately not a ForeignKey (see the migration): the API writes only the loaded version.
+    model_version: Mapped[int] = mapped_column(Integer)

@@ -32,8 +32,8 @@ async def served_model(services: Annotated[Services, Depends(get_services)]) -> 
     return model if model is not None else await run_in_threadpool(services.models.get)
 
 
-def score(model: ServedModel, inputs: list[PredictRequest]) -> LogRows:
-    features = np.array([(item.age, item.salary) for item in inputs], dtype=np.float64)
+def score(model: ServedModel, features: np.ndarray) -> LogRows:
+    """Score an (n, 2) array of [age, salary] in one vectorised call."""
     purchased, probability = model.scorer.score(features)
     return LogRows(
         ages=features[:, 0].tolist(),
@@ -56,7 +56,7 @@ async def predict(
     model: Annotated[ServedModel, Depends(served_model)],
 ) -> JSONResponse:
     """Will this person buy? The answer is sent only after its log row is committed."""
-    rows = score(model, [body])
+    rows = score(model, np.array([[body.age, body.salary]], dtype=np.float64))
     [prediction_id] = await services.prediction_log.write(rows)
     return JSONResponse({
         "purchased": rows.purchased[0],
@@ -73,7 +73,8 @@ async def predict_batch(
     model: Annotated[ServedModel, Depends(served_model)],
 ) -> JSONResponse:
     """Up to 10,000 rows in one call, one log row each, all committed before the answer."""
-    rows = score(model, body.rows)
+    features = np.array([(row["age"], row["salary"]) for row in body.rows], dtype=np.float64)
+    rows = score(model, features)
     ids = await services.prediction_log.write(rows)
     return JSONResponse({
         "model_version": rows.model_version,
