@@ -59,9 +59,7 @@ class Prediction(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), index=True
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     age: Mapped[float] = mapped_column(Double)
     salary: Mapped[float] = mapped_column(Double)
     purchased: Mapped[bool] = mapped_column(Boolean)

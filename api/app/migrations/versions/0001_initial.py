@@ -51,7 +51,8 @@ def upgrade() -> None:
         sa.CheckConstraint("probability >= 0 AND probability <= 1",
                            name="probability_in_range"),
     )
-    op.create_index("ix_predictions_created_at", "predictions", ["created_at"])
+    # No index on created_at: "recent" is served by the primary key (ids only grow), and
+    # every extra index is paid on each logged prediction.
 
     # The web workers read the data set and the models and append to the log: nothing else.
     # (RETURNING and the id sequence need SELECT on predictions and USAGE on the sequence.)
