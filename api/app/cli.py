@@ -15,7 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from app import dataset, ml, registry
+from app import dataset, registry
 from app.config import Settings, get_settings
 from app.db import make_engine
 from app.models import ModelVersion
@@ -54,16 +54,29 @@ def seed(connection: Connection, csv_path: Path) -> int:
 
 
 def train(connection: Connection) -> ModelVersion:
+    """Train from the rows in PostgreSQL (not from the CSV) and store a new version."""
+    from app import ml  # sklearn is imported only when there is training to do
+
     with Session(bind=connection, expire_on_commit=False) as session, session.begin():
-        version = registry.train_and_store(session)
+        rows = dataset.labelled_rows(session)
+        if not rows:
+            raise dataset.DatasetError("the data set table is empty; run the seed step first")
+        trained = ml.train(rows)
+        pipeline = ml.dump_pipeline(trained.pipeline)
+        version = registry.store(session, ml.ALGORITHM, trained, pipeline)
     log.info("trained model version %d: accuracy %.3f", version.version,
              version.metrics["accuracy"])
     return version
 
 
-def evaluate(connection: Connection) -> ml.TrainedModel:
+def evaluate(connection: Connection) -> None:
+    """Train from the database and print the workshop's two lines."""
+    from app import ml
+
     with Session(bind=connection) as session:
-        return ml.train(dataset.labelled_rows(session))
+        trained = ml.train(dataset.labelled_rows(session))
+    print(f"Model: {ml.ALGORITHM}")
+    print(f"Accuracy: {trained.metrics['accuracy'] * 100:.1f}%")
 
 
 def prestart(connection: Connection, csv_path: Path, app_role: str) -> None:
@@ -112,9 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "prestart":
                 prestart(connection, args.csv, settings.app_db_user)
             else:
-                trained = evaluate(connection)
-                print(f"Model: {ml.ALGORITHM}")
-                print(f"Accuracy: {trained.metrics['accuracy'] * 100:.1f}%")
+                evaluate(connection)
     except dataset.DatasetError as error:
         log.error("%s", error)
         return 1

@@ -8,11 +8,20 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from app.ml import LabelledRow
 from app.models import DatasetRow
 
 HEADER = ["User ID", "Gender", "Age", "EstimatedSalary", "Purchased"]
 GENDERS = {"Male", "Female"}
+
+
+@dataclass(frozen=True)
+class LabelledRow:
+    """What training needs of a row."""
+
+    user_id: int
+    age: float
+    salary: float
+    purchased: bool
 
 
 class DatasetError(ValueError):

@@ -1,12 +1,9 @@
-"""The model: one scikit-learn Pipeline, trained exactly as in the workshop, and a fast scorer.
+"""Training: one scikit-learn Pipeline, fitted exactly as in the workshop.
 
 `train` reproduces the workshop (test_size=0.25, random_state=0, StandardScaler ->
 LogisticRegression(random_state=0)): accuracy 0.89, confusion matrix [[65, 3], [8, 24]].
-
-`Scorer` answers requests from the fitted parameters. sklearn's predict_proba spends ~0.15 ms
-per call on input validation; the arithmetic is microseconds. The scorer repeats sklearn's own
-array operations in the same order (scale, matrix product, expit), so its results are bitwise
-identical to `pipeline.predict_proba` on the same input array.
+Only the prestart step and the CLI import this module; the web workers serve from the
+parameters with `app.scoring`.
 """
 
 import io
@@ -16,27 +13,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
-from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from app.dataset import LabelledRow
+from app.scoring import Scorer
+
 ALGORITHM = "Logistic Regression"
 TEST_SIZE = 0.25
 RANDOM_STATE = 0
-
-FloatArray = NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class LabelledRow:
-    user_id: int
-    age: float
-    salary: float
-    purchased: bool
 
 
 @dataclass(frozen=True)
@@ -44,6 +32,10 @@ class TrainedModel:
     pipeline: Pipeline
     metrics: dict[str, Any]
     train_user_ids: list[int]
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return scorer_of(self.pipeline).parameters()
 
 
 def make_pipeline() -> Pipeline:
@@ -87,37 +79,15 @@ def load_pipeline(blob: bytes) -> Pipeline:
     return pipeline
 
 
-@dataclass(frozen=True)
-class Scorer:
-    """The fitted parameters of the pipeline, applied with sklearn's own operations."""
-
-    mean: FloatArray
-    scale: FloatArray
-    coef_t: FloatArray  # shape (2, 1), as sklearn's decision_function uses it
-    intercept: FloatArray
-
-    @classmethod
-    def from_pipeline(cls, pipeline: Pipeline) -> "Scorer":
-        scaler: StandardScaler = pipeline.named_steps["scaler"]
-        classifier: LogisticRegression = pipeline.named_steps["classifier"]
-        if list(classifier.classes_) != [0, 1]:
-            raise ValueError(f"expected classes [0, 1], got {classifier.classes_!r}")
-        return cls(
-            mean=np.asarray(scaler.mean_, dtype=np.float64),
-            scale=np.asarray(scaler.scale_, dtype=np.float64),
-            coef_t=np.ascontiguousarray(classifier.coef_.T, dtype=np.float64),
-            intercept=np.asarray(classifier.intercept_, dtype=np.float64),
-        )
-
-    def decision(self, features: FloatArray) -> FloatArray:
-        scaled = (features - self.mean) / self.scale
-        scores: FloatArray = (scaled @ self.coef_t + self.intercept).reshape(-1)
-        return scores
-
-    def score(self, features: FloatArray) -> tuple[NDArray[np.bool_], FloatArray]:
-        """(purchased, probability of purchase) for an (n, 2) array of [age, salary]."""
-        decision = self.decision(features)
-        # sklearn's predict picks class 1 where the decision function is positive.
-        purchased: NDArray[np.bool_] = decision > 0
-        probability: FloatArray = expit(decision)
-        return purchased, probability
+def scorer_of(pipeline: Pipeline) -> Scorer:
+    """The fitted parameters, for serving without sklearn."""
+    scaler: StandardScaler = pipeline.named_steps["scaler"]
+    classifier: LogisticRegression = pipeline.named_steps["classifier"]
+    if list(classifier.classes_) != [0, 1]:
+        raise ValueError(f"expected classes [0, 1], got {classifier.classes_!r}")
+    return Scorer(
+        mean=np.asarray(scaler.mean_, dtype=np.float64),
+        scale=np.asarray(scaler.scale_, dtype=np.float64),
+        coef_t=np.ascontiguousarray(classifier.coef_.T, dtype=np.float64),
+        intercept=np.asarray(classifier.intercept_, dtype=np.float64),
+    )

@@ -45,6 +45,8 @@ class ModelVersion(Base):
     trained_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     algorithm: Mapped[str] = mapped_column(String(64))
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # mean, scale, coef, intercept: what the workers serve from, without unpickling sklearn.
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONB)
     # User IDs of the training rows: lineage, and the points the web page plots.
     train_user_ids: Mapped[list[int]] = mapped_column(JSONB)
     pipeline: Mapped[bytes] = mapped_column(LargeBinary)

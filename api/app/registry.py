@@ -2,13 +2,16 @@
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import dataset, ml
 from app.models import DatasetRow, ModelVersion
+from app.scoring import Scorer
+
+if TYPE_CHECKING:  # sklearn stays out of the web workers
+    from app.ml import TrainedModel
 
 
 class NoModelError(LookupError):
@@ -22,22 +25,20 @@ class ServedModel:
     version: int
     trained_at: datetime
     metrics: dict[str, Any]
-    scorer: ml.Scorer
+    scorer: Scorer
     # [age, salary, purchased] of the training rows, for the decision-boundary plot.
     training_points: list[tuple[int, int, bool]]
 
 
-def train_and_store(session: Session) -> ModelVersion:
-    """Train from the rows in PostgreSQL (not from the CSV) and store a new version."""
-    rows = dataset.labelled_rows(session)
-    if not rows:
-        raise dataset.DatasetError("the data set table is empty; run the seed step first")
-    trained = ml.train(rows)
+def store(
+    session: Session, algorithm: str, trained: "TrainedModel", pipeline: bytes
+) -> ModelVersion:
     version = ModelVersion(
-        algorithm=ml.ALGORITHM,
+        algorithm=algorithm,
         metrics=trained.metrics,
+        parameters=trained.parameters,
         train_user_ids=trained.train_user_ids,
-        pipeline=ml.dump_pipeline(trained.pipeline),
+        pipeline=pipeline,
     )
     session.add(version)
     session.flush()
@@ -49,8 +50,11 @@ def latest_version_number(session: Session) -> int | None:
 
 
 def load_latest(session: Session) -> ServedModel:
-    stored = session.scalars(
-        select(ModelVersion).order_by(ModelVersion.version.desc()).limit(1)
+    stored = session.execute(
+        select(ModelVersion.version, ModelVersion.trained_at, ModelVersion.metrics,
+               ModelVersion.parameters, ModelVersion.train_user_ids)
+        .order_by(ModelVersion.version.desc())
+        .limit(1)
     ).first()
     if stored is None:
         raise NoModelError("no trained model version in the database")
@@ -63,6 +67,6 @@ def load_latest(session: Session) -> ServedModel:
         version=stored.version,
         trained_at=stored.trained_at,
         metrics=stored.metrics,
-        scorer=ml.Scorer.from_pipeline(ml.load_pipeline(stored.pipeline)),
+        scorer=Scorer.from_parameters(stored.parameters),
         training_points=[(age, salary, purchased) for age, salary, purchased in points],
     )

@@ -1,22 +1,27 @@
 """The model reproduces the workshop, and the fast scorer is sklearn to the last bit."""
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
 
 from app import dataset, ml
+from app.scoring import Scorer
 
 
 @pytest.fixture(scope="module")
-def rows() -> list[ml.LabelledRow]:
+def rows() -> list[dataset.LabelledRow]:
     return [
-        ml.LabelledRow(r.user_id, r.age, r.estimated_salary, r.purchased)
+        dataset.LabelledRow(r.user_id, r.age, r.estimated_salary, r.purchased)
         for r in dataset.read_csv(dataset.default_csv_path())
     ]
 
 
 @pytest.fixture(scope="module")
-def trained(rows: list[ml.LabelledRow]) -> ml.TrainedModel:
+def trained(rows: list[dataset.LabelledRow]) -> ml.TrainedModel:
     return ml.train(rows)
 
 
@@ -48,7 +53,7 @@ def edge_and_random_inputs() -> np.ndarray:
 
 def test_scorer_matches_predict_proba_bitwise_on_a_batch(trained: ml.TrainedModel) -> None:
     features = edge_and_random_inputs()
-    purchased, probability = ml.Scorer.from_pipeline(trained.pipeline).score(features)
+    purchased, probability = ml.scorer_of(trained.pipeline).score(features)
     assert np.array_equal(probability, trained.pipeline.predict_proba(features)[:, 1])
     assert np.array_equal(purchased, trained.pipeline.predict(features) == 1)
 
@@ -56,7 +61,7 @@ def test_scorer_matches_predict_proba_bitwise_on_a_batch(trained: ml.TrainedMode
 def test_scorer_matches_predict_proba_bitwise_one_row_at_a_time(
     trained: ml.TrainedModel,
 ) -> None:
-    scorer = ml.Scorer.from_pipeline(trained.pipeline)
+    scorer = ml.scorer_of(trained.pipeline)
     for row in edge_and_random_inputs()[:1500]:
         single = row.reshape(1, 2)
         purchased, probability = scorer.score(single)
@@ -67,6 +72,21 @@ def test_scorer_matches_predict_proba_bitwise_one_row_at_a_time(
 def test_decision_boundary_is_where_the_probability_crosses_one_half(
     trained: ml.TrainedModel,
 ) -> None:
-    scorer = ml.Scorer.from_pipeline(trained.pipeline)
+    scorer = ml.scorer_of(trained.pipeline)
     purchased, probability = scorer.score(edge_and_random_inputs())
     assert np.array_equal(purchased, probability > 0.5)
+
+
+def test_parameters_survive_json_exactly(trained: ml.TrainedModel) -> None:
+    # What the workers serve from: the parameters as stored in a JSONB column.
+    stored = json.loads(json.dumps(trained.parameters))
+    scorer = Scorer.from_parameters(stored)
+    features = edge_and_random_inputs()
+    assert np.array_equal(scorer.score(features)[1], trained.pipeline.predict_proba(features)[:, 1])
+
+
+def test_the_web_app_does_not_import_sklearn() -> None:
+    code = "import sys, app.main; print('sklearn' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"

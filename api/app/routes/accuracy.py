@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import ml
 from app.models import ModelVersion
 from app.registry import ServedModel
 from app.routes.predict import served_model
@@ -25,13 +24,13 @@ def accuracy(
     # (and an outage shows as a 503 here as it does on /predict).
     with Session(services.engine) as session:
         stored = session.execute(
-            select(ModelVersion.metrics, ModelVersion.trained_at).where(
+            select(ModelVersion.algorithm, ModelVersion.metrics, ModelVersion.trained_at).where(
                 ModelVersion.version == model.version
             )
         ).one()
     metrics = stored.metrics
     return AccuracyResponse(
-        model=ml.ALGORITHM,
+        model=stored.algorithm,
         accuracy=metrics["accuracy"],
         confusion_matrix=metrics["confusion_matrix"],
         roc_auc=metrics["roc_auc"],

@@ -32,6 +32,7 @@ def upgrade() -> None:
                   server_default=sa.func.now()),
         sa.Column("algorithm", sa.String(64), nullable=False),
         sa.Column("metrics", JSONB, nullable=False),
+        sa.Column("parameters", JSONB, nullable=False),
         sa.Column("train_user_ids", JSONB, nullable=False),
         sa.Column("pipeline", sa.LargeBinary, nullable=False),
     )
