@@ -27,7 +27,15 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from local.twin import Ports, Stack, TwinError, postgres_bin_dir, stop_pid, wait_http  # noqa: E402
+from local.twin import (  # noqa: E402
+    Ports,
+    Stack,
+    TwinError,
+    postgres_bin_dir,
+    process_tree,
+    stop_pid,
+    wait_http,
+)
 
 RESULTS = ROOT / "bench" / "results"
 CONNECTIONS = 16
@@ -55,28 +63,15 @@ class LoadResult:
 # --- CPU accounting -------------------------------------------------------------------------------
 
 
-def children_of() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        tree.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    return tree
-
-
 def cpu_seconds(roots: list[int]) -> float:
     """CPU time of the process trees under `roots`, reaped children included."""
-    tree, total, stack = children_of(), 0, list(roots)
-    while stack:
-        pid = stack.pop()
+    total = 0
+    for pid in (member for root in roots for member in process_tree(root)):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-        stack.extend(tree.get(pid, []))
     return total / TICKS
 
 

@@ -118,6 +118,28 @@ def stop_pid(pid: int, timeout: float = 15.0) -> None:
         wait_gone(pid, 5)
 
 
+def process_tree(root: int) -> list[int]:
+    """`root` and all its descendants, from /proc (for CPU accounting and crash tests)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    tree, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending.extend(children.get(pid, []))
+    return tree
+
+
+def in_netns(netns: str | None) -> list[str]:
+    """The prefix that runs a command inside a network namespace (the fault tests' hosts)."""
+    return ["ip", "netns", "exec", netns] if netns else []
+
+
 def wait_http(url: str, timeout: float, context: ssl.SSLContext | None = None) -> None:
     deadline = time.monotonic() + timeout
     last = "no answer"
@@ -178,6 +200,8 @@ class Postgres:
     port: int
     env: dict[str, str]
     bin_dir: Path = field(default_factory=postgres_bin_dir)
+    host: str = "127.0.0.1"
+    netns: str | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -192,7 +216,8 @@ class Postgres:
 
     def _run(self, *args: str, env: dict[str, str] | None = None) -> None:
         result = subprocess.run(
-            [*as_postgres_user(), *args], env=env, capture_output=True, text=True, check=False
+            [*in_netns(self.netns), *as_postgres_user(), *args], env=env, capture_output=True,
+            text=True, check=False,
         )
         if result.returncode != 0:
             raise TwinError(f"{Path(args[0]).name} failed:\n{result.stdout}{result.stderr}")
@@ -230,7 +255,7 @@ class Postgres:
             # Durability stays PostgreSQL's default: fsync, synchronous_commit and
             # full_page_writes on (the fault tests assert it).
             options = (
-                f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+                f"-c listen_addresses={self.host} -c port={self.port} "
                 f"-c unix_socket_directories='{self.state_dir}' -c max_connections=100"
             )
             self._run(
@@ -244,13 +269,14 @@ class Postgres:
         """Environment for psql as the owner: like the image's init phase, over TCP."""
         return {
             **os.environ, **self.env,
-            "PGHOST": "127.0.0.1", "PGPORT": str(self.port),
+            "PGHOST": self.host, "PGPORT": str(self.port),
             "PGUSER": self.env["POSTGRES_USER"], "PGPASSWORD": self.env["POSTGRES_PASSWORD"],
         }
 
     def psql(self, sql: str, database: str | None = None) -> str:
         result = subprocess.run(
-            [str(self.bin_dir / "psql"), "-v", "ON_ERROR_STOP=1", "--no-psqlrc", "-qAt",
+            [*in_netns(self.netns), str(self.bin_dir / "psql"), "-v", "ON_ERROR_STOP=1",
+             "--no-psqlrc", "-qAt",
              "-d", database or self.env["POSTGRES_DB"], "-c", sql],
             env=self.client_env(), capture_output=True, text=True, check=False,
         )
@@ -271,7 +297,8 @@ class Postgres:
             else:
                 continue
             env = {**self.client_env(), "PATH": f"{self.bin_dir}:{os.environ['PATH']}"}
-            result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            result = subprocess.run([*in_netns(self.netns), *command], env=env,
+                                    capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise TwinError(f"{script.name} failed:\n{result.stderr}")
 
@@ -280,12 +307,16 @@ class Postgres:
             self._run(str(self.bin_dir / "pg_ctl"), "stop", "-w", "-m", mode,
                       "-D", str(self.data_dir))
 
-    def kill(self) -> None:
-        """SIGKILL the postmaster (a crash, for the fault tests)."""
+    def crash(self) -> None:
+        """SIGKILL the postmaster and every backend at once, like the OOM killer would."""
         pid = self.pid()
         if pid is not None:
-            os.kill(pid, signal.SIGKILL)
-            wait_gone(pid, 10)
+            tree = process_tree(pid)
+            for member in tree:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(member, signal.SIGKILL)
+            for member in tree:
+                wait_gone(member, 10)
 
 
 @dataclass
@@ -293,6 +324,7 @@ class Api:
     state_dir: Path
     port: int
     env: dict[str, str]
+    netns: str | None = None
 
     @property
     def pid_file(self) -> Path:
@@ -305,17 +337,19 @@ class Api:
     def pid(self) -> int | None:
         return read_pid(self.pid_file)
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 60, wait: bool = True) -> None:
         if self.pid() is None:
             # The same command as the image's CMD; the venv running us provides gunicorn.
             path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
             with self.log_file.open("ab") as log:
                 process = subprocess.Popen(
-                    ["sh", str(ROOT / "api" / "start.sh")],
+                    [*in_netns(self.netns), "sh", str(ROOT / "api" / "start.sh")],
                     env={**os.environ, **self.env, "PATH": path},
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 )
             self.pid_file.write_text(str(process.pid))
+        if not wait:
+            return
         try:
             wait_http(f"http://127.0.0.1:{self.port}/readyz", timeout)
         except TwinError as error:
@@ -339,6 +373,10 @@ class Nginx:
     api_port: int
     predict_rate: str = "20r/s"
     predict_burst: int = 40
+    # Loopback only by default: the twin is for this machine (in the container: all addresses).
+    listen_host: str = "127.0.0.1"
+    api_host: str = "127.0.0.1"
+    netns: str | None = None
 
     @property
     def prefix(self) -> Path:
@@ -358,11 +396,10 @@ class Nginx:
     def template_vars(self) -> dict[str, str]:
         """The variables compose gives the image; here pointing at the local processes."""
         return {
-            # Loopback only: the twin is for this machine (in the container: all addresses).
-            "NGINX_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
-            "NGINX_HTTPS_LISTEN": f"127.0.0.1:{self.https_port}",
+            "NGINX_HTTP_LISTEN": f"{self.listen_host}:{self.http_port}",
+            "NGINX_HTTPS_LISTEN": f"{self.listen_host}:{self.https_port}",
             "NGINX_PUBLIC_HTTPS_PORT": str(self.https_port),
-            "API_UPSTREAM": f"127.0.0.1:{self.api_port}",
+            "API_UPSTREAM": f"{self.api_host}:{self.api_port}",
             "NGINX_STATIC_ROOT": str(self.prefix / "html"),
             "NGINX_CERT_DIR": str(self.cert_dir),
             "NGINX_PREDICT_RATE": self.predict_rate,
@@ -417,8 +454,8 @@ class Nginx:
             raise TwinError(f"nginx did not start; see {self.prefix / 'error.log'}")
 
     def _nginx(self, main: Path, *args: str) -> None:
-        command = [self.nginx_binary(), "-p", str(self.prefix), "-c", str(main),
-                   "-e", str(self.prefix / "error.log"), *args]
+        command = [*in_netns(self.netns), self.nginx_binary(), "-p", str(self.prefix),
+                   "-c", str(main), "-e", str(self.prefix / "error.log"), *args]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise TwinError(f"{' '.join(command)} failed:\n{result.stderr}")
