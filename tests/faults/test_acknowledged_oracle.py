@@ -17,7 +17,7 @@ def check_oracle(stack: Stack, load: Load) -> dict[str, int]:
         "SELECT id || ':' || salary::bigint FROM predictions"
         f" WHERE salary > {load.salary_base} AND salary < {load.salary_base + 1_000_000}"
     ).split()
-    rows = [tuple(map(int, line.split(":"))) for line in stored]
+    rows = [(int(a), int(b)) for a, b in (line.split(":") for line in stored)]
     by_id = dict(rows)
     acknowledged = load.acknowledged()
     missing = [pid for pid, salary in acknowledged.items() if by_id.get(pid) != salary]
