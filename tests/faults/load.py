@@ -1,8 +1,8 @@
 """A bounded load on POST /predict that records what the service acknowledged.
 
 Every request carries a unique salary (its load's base plus its sequence number), so
-afterwards the database can be checked against the acknowledgements: each 200's prediction_id must be there, with that
-salary, exactly once.
+afterwards the database can be checked against the acknowledgements: each 200's
+prediction_id must be there, with that salary, exactly once.
 """
 
 import ssl
