@@ -245,6 +245,9 @@ class Postgres:
             )
         finally:
             password_file.unlink(missing_ok=True)
+        # As the official image does: password logins from any address it listens on.
+        with (self.data_dir / "pg_hba.conf").open("a") as hba:
+            hba.write("host all all all scram-sha-256\n")
 
     def start(self) -> None:
         fresh = not (self.data_dir / "PG_VERSION").exists()

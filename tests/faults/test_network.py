@@ -1,0 +1,108 @@
+"""The compose topology in network namespaces: segmentation holds, and a blackholed database
+gives fast 503s, never a hang, and the service recovers."""
+
+import shutil
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from local.twin import Api, Nginx, Postgres
+from tests.conftest import make_state_dir
+from tests.faults.conftest import require_root
+from tests.faults.topology import Topology, in_ns
+
+Services = tuple[Postgres, Api, Nginx]
+
+
+@pytest.fixture(scope="module")
+def topology() -> Iterator[Topology]:
+    require_root("network namespaces")
+    state_dir = make_state_dir("netns")
+    topo = Topology.from_compose_file(state_dir)
+    try:
+        topo.create()
+        yield topo
+    finally:
+        topo.destroy()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def services(topology: Topology) -> Iterator[Services]:
+    started: list[Postgres | Api | Nginx] = []
+    try:
+        db, api, nginx = topology.start_services()
+        started = [nginx, api, db]
+        yield db, api, nginx
+    finally:
+        for service in started:
+            service.stop()
+
+
+def cafile(topology: Topology) -> str:
+    return str(topology.state_dir / "certs" / "fullchain.pem")
+
+
+def test_segmentation(topology: Topology, services: Services) -> None:
+    db_address = topology.address("db", "db")
+    api_address = topology.address("api", "front")
+    checks = {
+        "nginx -> db:5432": topology.can_connect("nginx", db_address, 5432),
+        "host -> api:8000": topology.probe(topology.ns("host"), "connect", api_address,
+                                           "8000")["connected"],
+        "host -> db:5432": topology.probe(topology.ns("host"), "connect", db_address,
+                                          "5432")["connected"],
+        "nginx -> api:8000": topology.can_connect("nginx", api_address, 8000),
+        "api -> db:5432": topology.can_connect("api", db_address, 5432),
+        "host -> nginx:8443": topology.probe(topology.ns("host"), "connect",
+                                             topology.published_address, "8443")["connected"],
+    }
+    print(f"\nsegmentation: {checks}")
+    assert checks == {
+        "nginx -> db:5432": False,
+        "host -> api:8000": False,
+        "host -> db:5432": False,
+        "nginx -> api:8000": True,
+        "api -> db:5432": True,
+        "host -> nginx:8443": True,
+    }
+
+
+def test_a_full_prediction_through_nginx(topology: Topology, services: Services) -> None:
+    topology.wait_for(topology.ns("host"), "https", topology.published_address, 8443,
+                      "/readyz", timeout=30)
+    answer = topology.probe(topology.ns("host"), "predict", topology.published_address, "8443",
+                            cafile(topology))
+    assert answer["status"] == 200, answer
+    db, _, _ = services
+    assert db.psql("SELECT count(*) FROM predictions") != "0"
+
+
+def test_blackholed_database_fails_fast_and_recovers(
+    topology: Topology, services: Services
+) -> None:
+    db_ns, host_ns = topology.ns("db"), topology.ns("host")
+    rule = ["-p", "tcp", "--dport", "5432", "-j", "DROP"]
+    added = in_ns(db_ns, "iptables", "-A", "INPUT", *rule)
+    assert added.returncode == 0, added.stderr
+    try:
+        during = topology.probe(host_ns, "load", topology.published_address, "8443",
+                                cafile(topology), "20", timeout=60)["results"]
+    finally:
+        removed_at = time.monotonic()
+        in_ns(db_ns, "iptables", "-D", "INPUT", *rule)
+    statuses = [r["status"] for r in during]
+    slowest = max(r["elapsed"] for r in during)
+    # The app's bound: connect 2 s + statement 2 s; nginx would answer 504 after 15 s.
+    print(f"\nblackhole 20 s: {len(during)} requests, statuses {sorted(set(statuses))}, "
+          f"slowest {slowest:.2f} s")
+    assert set(statuses) == {503}, statuses
+    assert slowest < 6
+
+    topology.wait_for(host_ns, "https", topology.published_address, 8443, "/readyz",
+                      timeout=15)
+    after = topology.probe(host_ns, "predict", topology.published_address, "8443",
+                           cafile(topology))
+    print(f"recovered {time.monotonic() - removed_at:.2f} s after the rule was removed")
+    assert after["status"] == 200, after
