@@ -34,7 +34,7 @@ local-status: $(PY)
 
 # The workshop's result, trained from the twin's database: "Accuracy: 89.0%".
 evaluate: $(PY)
-	$(PY) local/twin.py run python -m app evaluate
+	$(PY) local/twin.py run -- python -m app evaluate
 
 up:
 	@test -f .env -a -f .env_db || { echo "create .env and .env_db from the *.example files first (or run make local once)"; exit 1; }

@@ -549,8 +549,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The local twin of docker-compose.yml")
     parser.add_argument("command", choices=["up", "down", "status", "run"])
     parser.add_argument("--state-dir", type=Path, default=ROOT / ".local")
-    parser.add_argument("args", nargs=argparse.REMAINDER,
-                        help="with run: a command to run with the API's environment")
+    parser.add_argument("args", nargs="*",
+                        help="with run: -- and a command to run with the API's environment")
     args = parser.parse_args(argv)
     stack = Stack(args.state_dir, ROOT, Ports.from_env())
     try:
@@ -565,7 +565,7 @@ The local twin is up (logs in {stack.state_dir}):
                   -d '{{"age": 30, "salary": 87000}}' {stack.https_url}/predict
   stop with  make local-down""")
         elif args.command == "run":
-            # e.g. `twin.py run python -m app evaluate`: the CLI against the twin's database.
+            # e.g. `twin.py run -- python -m app evaluate`: the CLI against the twin's database.
             path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
             env = {**os.environ, **stack.env, "PATH": path}
             return subprocess.run(args.args, env=env, cwd=ROOT / "api", check=False).returncode

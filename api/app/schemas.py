@@ -80,6 +80,12 @@ class AccuracyResponse(BaseModel):
     trained_at: datetime
 
 
+class TrainingPoint(BaseModel):
+    age: int
+    salary: int
+    purchased: bool
+
+
 class ModelResponse(BaseModel):
     """The served model's parameters, so the web page can draw its exact decision boundary."""
 
@@ -89,7 +95,7 @@ class ModelResponse(BaseModel):
     scale: list[float]
     coef: list[float]
     intercept: float
-    training_points: list[tuple[int, int, bool]]
+    training_points: list[TrainingPoint]
 
 
 class LoggedPrediction(BaseModel):

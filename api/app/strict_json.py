@@ -1,7 +1,8 @@
 """Request bodies parsed strictly: JSON only, finite numbers only, no repeated keys.
 
-Python's json module accepts NaN, Infinity and 1e400 (as inf), keeps the last of repeated keys
-and raises ValueError (not JSONDecodeError) for integers over 4300 digits. Each of those would
+Python's json module accepts NaN, Infinity and 1e400 (as inf), keeps the last of repeated
+keys, guesses UTF-16 and raises ValueError (not JSONDecodeError) for integers over 4300
+digits. Each of those would
 otherwise slip past validation or end in a 500.
 """
 
@@ -40,8 +41,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def parse_json(body: bytes) -> Any:
     """Parse a request body; any problem becomes a JSONDecodeError (FastAPI's 422 path)."""
     try:
+        # UTF-8 only, as RFC 8259 requires: json.loads would also guess UTF-16/32 and skip a BOM.
         return json.loads(
-            body,
+            body.decode("utf-8"),
             parse_constant=_reject_constant,
             parse_float=_finite_float,
             object_pairs_hook=_unique_keys,

@@ -44,8 +44,8 @@ class Plot {
     this.regions = regions;
     this.overlay = overlay;
     this.model = model;
-    const ages = model.training_points.map((p) => p[0]);
-    const salaries = model.training_points.map((p) => p[1]);
+    const ages = model.training_points.map((p) => p.age);
+    const salaries = model.training_points.map((p) => p.salary);
     this.domain = {
       age: [Math.min(...ages) - 2, Math.max(...ages) + 2],
       salary: [Math.max(0, Math.min(...salaries) - 10000), Math.max(...salaries) + 10000],
@@ -110,9 +110,9 @@ class Plot {
     ctx.clearRect(0, 0, this.overlay.width, this.overlay.height);
     this.drawAxes(ctx);
     this.drawBoundary(ctx);
-    for (const [age, salary, bought] of this.model.training_points) {
+    for (const { age, salary, purchased } of this.model.training_points) {
       const { x, y } = this.toPixel(age, salary);
-      ctx.fillStyle = bought ? COLORS.buy : COLORS.noBuy;
+      ctx.fillStyle = purchased ? COLORS.buy : COLORS.noBuy;
       ctx.beginPath();
       ctx.arc(x, y, 3, 0, 2 * Math.PI);
       ctx.fill();

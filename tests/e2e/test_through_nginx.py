@@ -1,6 +1,7 @@
 """The local twin end to end: client -> nginx (TLS) -> gunicorn -> PostgreSQL."""
 
 import concurrent.futures
+import shutil
 
 import httpx
 import pytest
@@ -126,6 +127,7 @@ def test_5xx_from_the_proxy_is_json_with_headers(stack: Stack) -> None:
         assert_hardened(response)
     finally:
         proxy.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.mark.parametrize("path", ["/.env", "/../.env_db", "/.git/config"])

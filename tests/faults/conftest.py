@@ -1,4 +1,5 @@
-"""Fixtures for the fault tests: a twin of their own (they kill its parts) and root checks."""
+"""Fixtures for the fault tests: a twin of their own (they kill its parts; the secrets test
+reads all its logs at the end) and the root check."""
 
 import os
 import shutil
@@ -21,7 +22,7 @@ def require_root(reason: str) -> None:
     pytest.skip(f"{problem}; runs in CI")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fault_stack() -> Iterator[Stack]:
     state_dir = make_state_dir("faults")
     stack = Stack(state_dir, state_dir, Ports.free(),

@@ -19,9 +19,11 @@ from app.strict_json import parse_json
         b"[" * 100_000 + b"]" * 100_000,
         b'{"age": 30, "salary": 1',
         b"\xff\xfe",
+        '{"age": 30, "salary": 1}'.encode("utf-16"),
+        b'\xef\xbb\xbf{"age": 30, "salary": 1}',
     ],
     ids=["nan", "inf", "-inf", "1e400", "duplicate-key", "5000-digit-int", "deep-nesting",
-         "truncated", "not-utf8"],
+         "truncated", "not-utf8", "utf-16", "bom"],
 )
 def test_refused_as_a_decode_error(body: bytes) -> None:
     with pytest.raises(json.JSONDecodeError):

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 
 from app.registry import ServedModel
 from app.routes.predict import served_model
-from app.schemas import ModelResponse
+from app.schemas import ModelResponse, TrainingPoint
 
 router = APIRouter(tags=["model"])
 
@@ -21,5 +21,8 @@ def model_parameters(model: Annotated[ServedModel, Depends(served_model)]) -> Mo
         scale=scorer.scale.tolist(),
         coef=scorer.coef_t[:, 0].tolist(),
         intercept=float(scorer.intercept[0]),
-        training_points=model.training_points,
+        training_points=[
+            TrainingPoint(age=age, salary=salary, purchased=purchased)
+            for age, salary, purchased in model.training_points
+        ],
     )
