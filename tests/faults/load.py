@@ -35,6 +35,7 @@ class Load:
     timeout: float = 15.0
     outcomes: list[Outcome] = field(default_factory=list)
     salary_base: int = field(default_factory=lambda: next(_bases))
+    since_id: int = 0  # the log's last id before the load began
     _counter: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
