@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -93,15 +94,16 @@ def owner_engine(prepared_database: Database) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
-    """The whole local twin, as `make local` starts it, on free ports."""
-    state_dir = make_state_dir("twin")
+@contextmanager
+def running_twin(name: str, predict_rate: str, predict_burst: int,
+                 **extra_env: str) -> Iterator[Stack]:
+    """The whole local twin, as `make local` starts it, on free ports; its logs are kept in
+    artifacts/logs/ afterwards."""
+    state_dir = make_state_dir(name)
     twin = Stack(state_dir, state_dir, Ports.free(),
-                 extra_env={"WEB_CONCURRENCY": "2", "DB_CONNECT_TIMEOUT_S": "2",
-                            "DB_STATEMENT_TIMEOUT_MS": "2000"})
-    # A rate the functional tests stay under; the burst test still exceeds it.
-    twin.nginx.predict_rate, twin.nginx.predict_burst = "50r/s", 20
+                 extra_env={"DB_CONNECT_TIMEOUT_S": "2", "DB_STATEMENT_TIMEOUT_MS": "2000",
+                            **extra_env})
+    twin.nginx.predict_rate, twin.nginx.predict_burst = predict_rate, predict_burst
     try:
         twin.up()
         yield twin
@@ -110,5 +112,13 @@ def stack() -> Iterator[Stack]:
         for log in ("api.log", "postgres.log", "nginx/error.log"):
             if (state_dir / log).exists():
                 (ARTIFACTS / "logs").mkdir(parents=True, exist_ok=True)
-                shutil.copy(state_dir / log, ARTIFACTS / "logs" / log.replace("/", "-"))
+                shutil.copy(state_dir / log,
+                            ARTIFACTS / "logs" / f"{name}-{log.replace('/', '-')}")
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    # A rate the functional tests stay under; the burst tests still exceed it.
+    with running_twin("twin", "50r/s", 20) as twin:
+        yield twin

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from local.twin import Ports, Stack
-from tests.conftest import make_state_dir
+from local.twin import Stack
+from tests.conftest import running_twin
 
 
 def require_root(reason: str) -> None:
@@ -24,15 +24,6 @@ def require_root(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def fault_stack() -> Iterator[Stack]:
-    state_dir = make_state_dir("faults")
-    stack = Stack(state_dir, state_dir, Ports.free(),
-                  extra_env={"DB_CONNECT_TIMEOUT_S": "2", "DB_STATEMENT_TIMEOUT_MS": "2000",
-                             "LOG_LEVEL": "warning"})
     # The load comes from one address; the rate limit is tested elsewhere.
-    stack.nginx.predict_rate, stack.nginx.predict_burst = "100000r/s", 10000
-    try:
-        stack.up()
+    with running_twin("faults", "100000r/s", 10000, LOG_LEVEL="warning") as stack:
         yield stack
-    finally:
-        stack.down()
-        shutil.rmtree(state_dir, ignore_errors=True)
