@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import psycopg2
 import psycopg2.extensions
 
@@ -24,21 +25,26 @@ log = logging.getLogger(__name__)
 
 # One round trip for any number of rows, passed as four array literals (PostgreSQL parses a
 # '{...}' literal far faster than an ARRAY[...] of 10,000 expressions). Rows enter in `ord`
-# order and each takes the next value of the id sequence as it is inserted, so sorting the
-# returned ids restores that order.
+# order and each takes the next value of the id sequence as it is inserted, so the ids in
+# ascending order are the rows' ids in request order. They come back as one array literal:
+# one value to transfer and parse instead of 10,000 rows.
 INSERT_ROWS = """
-INSERT INTO predictions (age, salary, purchased, probability, model_version)
-SELECT age, salary, purchased, probability, %s
-FROM unnest(%s::float8[], %s::float8[], %s::bool[], %s::float8[])
-     WITH ORDINALITY AS row(age, salary, purchased, probability, ord)
-ORDER BY ord
-RETURNING id
+WITH inserted AS (
+    INSERT INTO predictions (age, salary, purchased, probability, model_version)
+    SELECT age, salary, purchased, probability, %s
+    FROM unnest(%s::float8[], %s::float8[], %s::bool[], %s::float8[])
+         WITH ORDINALITY AS row(age, salary, purchased, probability, ord)
+    ORDER BY ord
+    RETURNING id
+)
+SELECT array_agg(id ORDER BY id)::text FROM inserted
 """
 
 
 def float_array(values: list[float]) -> str:
-    # repr is the shortest string that reads back as the same float: nothing is rounded.
-    return "{" + ",".join(map(repr, values)) + "}"
+    # orjson writes the shortest text that reads back as the same float (nothing is rounded),
+    # twenty times faster than repr: "[1.5,2.0]" becomes the literal "{1.5,2.0}".
+    return "{" + orjson.dumps(values)[1:-1].decode() + "}"
 
 
 def bool_array(values: list[bool]) -> str:
@@ -187,4 +193,5 @@ class PredictionLog:
             bool_array([v for p in group for v in p.rows.purchased]),
             float_array([v for p in group for v in p.rows.probabilities]),
         )
-        return sorted(await self._connection.fetch_column(INSERT_ROWS, parameters))
+        [ids] = await self._connection.fetch_column(INSERT_ROWS, parameters)
+        return [int(row_id) for row_id in ids[1:-1].split(",")]
