@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.errors import DATABASE_UNAVAILABLE
+from app.registry import NoModelError
 from app.schemas import Status
 from app.services import Services, get_services
 
@@ -26,6 +27,8 @@ def readyz(services: Annotated[Services, Depends(get_services)]) -> Status | JSO
         with services.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         services.models.get()
-    except Exception:  # noqa: BLE001  # any failure means "not ready", and says why briefly
+    except NoModelError:
+        return JSONResponse({"status": "No model has been trained yet."}, status_code=503)
+    except Exception:  # noqa: BLE001  # any other failure means the database is not usable
         return JSONResponse({"status": DATABASE_UNAVAILABLE}, status_code=503)
     return Status(status="ready")
