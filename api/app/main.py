@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("model not loaded at start (%s); will retry on first request",
                         error.__class__.__name__)
         app.state.services = services
-        # Everything loaded so far (sklearn, numpy, the model) lives as long as the worker:
+        # Everything loaded so far (numpy, FastAPI, the model) lives as long as the worker:
         # moving it out of the collector's reach keeps full collections short, which was
         # the main source of tail latency.
         gc.freeze()

@@ -40,3 +40,16 @@ def test_required_secrets_have_no_default(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("APP_DB_PASSWORD", raising=False)
     with pytest.raises(ValidationError, match="postgres_password"):
         Settings()
+
+
+def test_the_cli_names_missing_settings_without_a_traceback() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ["PATH"], "POSTGRES_PASSWORD": "changeme"}
+    result = subprocess.run([sys.executable, "-m", "app", "migrate"], env=env,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "APP_DB_PASSWORD: Field required" in result.stderr
+    assert "Traceback" not in result.stderr
