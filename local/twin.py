@@ -67,6 +67,13 @@ def ensure_env_files(env_dir: Path) -> None:
         print(f"created {target} with generated secrets")
 
 
+def service_env(env_dir: Path, overrides: dict[str, str]) -> dict[str, str]:
+    """What compose's env_file gives the api: .env and .env_db (created on first use), plus
+    the overrides that differ between compose and where these processes run."""
+    ensure_env_files(env_dir)
+    return {**read_env_file(env_dir / ".env"), **read_env_file(env_dir / ".env_db"), **overrides}
+
+
 def free_port() -> int:
     import socket
 
@@ -508,19 +515,16 @@ class Ports:
 class Stack:
     def __init__(self, state_dir: Path, env_dir: Path, ports: Ports,
                  extra_env: dict[str, str] | None = None) -> None:
-        ensure_env_files(env_dir)
         self.state_dir = state_dir.resolve()
         self.ports = ports
-        self.env = {
-            **read_env_file(env_dir / ".env"),
-            **read_env_file(env_dir / ".env_db"),
+        self.env = service_env(env_dir, {
             # What differs from compose: addresses. Names and everything else are the same.
             "POSTGRES_HOST": "127.0.0.1",
             "POSTGRES_PORT": str(ports.postgres),
             "API_BIND": f"127.0.0.1:{ports.api}",
             "FORWARDED_ALLOW_IPS": "127.0.0.1",
             **(extra_env or {}),
-        }
+        })
         self.postgres = Postgres(self.state_dir, ports.postgres, self.env)
         self.api = Api(self.state_dir, ports.api, self.env)
         self.nginx = Nginx(self.state_dir, ports.http, ports.https, ports.api)

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, create_engine
 
 from app.config import Settings, get_settings
-from local.twin import Ports, Postgres, Stack, ensure_env_files, free_port, read_env_file
+from local.twin import Ports, Postgres, Stack, free_port, service_env
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
@@ -30,20 +30,15 @@ def make_state_dir(prefix: str) -> Path:
     return path
 
 
-def database_env(state_dir: Path) -> dict[str, str]:
-    ensure_env_files(state_dir)
-    return {**read_env_file(state_dir / ".env"), **read_env_file(state_dir / ".env_db")}
-
-
 class Database:
     """A real PostgreSQL server plus the settings the API would use to reach it."""
 
     def __init__(self, prefix: str) -> None:
         self.state_dir = make_state_dir(prefix)
         port = free_port()
-        self.env = {**database_env(self.state_dir), "POSTGRES_HOST": "127.0.0.1",
-                    "POSTGRES_PORT": str(port), "DB_CONNECT_TIMEOUT_S": "2",
-                    "DB_STATEMENT_TIMEOUT_MS": "2000"}
+        self.env = service_env(self.state_dir, {
+            "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(port),
+            "DB_CONNECT_TIMEOUT_S": "2", "DB_STATEMENT_TIMEOUT_MS": "2000"})
         self.server = Postgres(self.state_dir, port, self.env)
 
     def settings(self) -> Settings:

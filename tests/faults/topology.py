@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from local.twin import ROOT, Api, Nginx, Postgres, ensure_env_files, read_env_file
+from local.twin import ROOT, Api, Nginx, Postgres, service_env
 
 HOST_SUBNET = "198.18.100"
 PROBE = Path(__file__).with_name("probe.py")
@@ -118,10 +118,7 @@ class Topology:
     # --- the real services, configured as compose configures them -----------------------------
 
     def services_env(self) -> dict[str, str]:
-        ensure_env_files(self.state_dir)
-        return {
-            **read_env_file(self.state_dir / ".env"),
-            **read_env_file(self.state_dir / ".env_db"),
+        return service_env(self.state_dir, {
             "POSTGRES_HOST": self.address("db", "db"),
             "POSTGRES_PORT": "5432",
             "API_BIND": "0.0.0.0:8000",
@@ -129,7 +126,7 @@ class Topology:
             "DB_CONNECT_TIMEOUT_S": "2",
             "DB_STATEMENT_TIMEOUT_MS": "2000",
             "WEB_CONCURRENCY": "1",
-        }
+        })
 
     def start_services(self) -> tuple[Postgres, Api, Nginx]:
         env = self.services_env()

@@ -12,7 +12,9 @@ router = APIRouter(tags=["model"])
 
 
 @router.get("/model", response_model=ModelResponse)
-def model_parameters(model: Annotated[ServedModel, Depends(served_model)]) -> ModelResponse:
+async def model_parameters(
+    model: Annotated[ServedModel, Depends(served_model)],
+) -> ModelResponse:
     scorer = model.scorer
     return ModelResponse(
         model_version=model.version,
