@@ -241,7 +241,6 @@ class Postgres:
     def initdb(self) -> None:
         password_file = self.state_dir / "initdb.pw"
         password_file.write_text(self.env["POSTGRES_PASSWORD"])
-        self._prepare_dirs()
         if os.geteuid() == 0:
             shutil.chown(password_file, "postgres")
         try:
@@ -258,9 +257,9 @@ class Postgres:
 
     def start(self) -> None:
         fresh = not (self.data_dir / "PG_VERSION").exists()
+        self._prepare_dirs()
         if fresh:
             self.initdb()
-        self._prepare_dirs()
         if self.pid() is None:
             # Durability stays PostgreSQL's default: fsync, synchronous_commit and
             # full_page_writes on (the fault tests assert it).

@@ -1,8 +1,7 @@
 """Model versions in PostgreSQL: training stores one, every worker loads the newest."""
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,8 +22,6 @@ class ServedModel:
     """The loaded model version: the only mutable thing a worker holds, and it never changes."""
 
     version: int
-    trained_at: datetime
-    metrics: dict[str, Any]
     scorer: Scorer
     # [age, salary, purchased] of the training rows, for the decision-boundary plot.
     training_points: list[tuple[int, int, bool]]
@@ -51,8 +48,7 @@ def latest_version_number(session: Session) -> int | None:
 
 def load_latest(session: Session) -> ServedModel:
     stored = session.execute(
-        select(ModelVersion.version, ModelVersion.trained_at, ModelVersion.metrics,
-               ModelVersion.parameters, ModelVersion.train_user_ids)
+        select(ModelVersion.version, ModelVersion.parameters, ModelVersion.train_user_ids)
         .order_by(ModelVersion.version.desc())
         .limit(1)
     ).first()
@@ -65,8 +61,6 @@ def load_latest(session: Session) -> ServedModel:
     )
     return ServedModel(
         version=stored.version,
-        trained_at=stored.trained_at,
-        metrics=stored.metrics,
         scorer=Scorer.from_parameters(stored.parameters),
         training_points=[(age, salary, purchased) for age, salary, purchased in points],
     )
