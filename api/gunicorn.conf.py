@@ -2,7 +2,10 @@
 `gunicorn -c gunicorn.conf.py` (through start.sh). Values come from the environment via
 ServerSettings (API_BIND, WEB_CONCURRENCY, FORWARDED_ALLOW_IPS, LOG_LEVEL)."""
 
+from typing import Any
+
 from app.config import ServerSettings
+from app.request_context import logging_config
 
 _server = ServerSettings()
 
@@ -18,9 +21,29 @@ timeout = 30
 graceful_timeout = 20
 keepalive = 15
 loglevel = _server.log_level
-accesslog = "-"
+# Every line JSON (app.request_context.logging_config); the app writes one access line per
+# request itself, with the route and request id, so gunicorn's own access log stays off.
+accesslog = None
 errorlog = "-"
+logconfig_dict = logging_config(_server.log_level)
 # Bound what a client can make a worker hold in memory before the app sees the request.
 limit_request_line = 4094
 limit_request_fields = 50
 limit_request_field_size = 8190
+
+
+def on_starting(server: Any) -> None:
+    """An empty metrics folder at each start: files of a previous run's workers would count."""
+    folder = _server.prometheus_multiproc_dir
+    if folder is not None:
+        folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+        for stale in folder.glob("*.db"):  # only prometheus_client's own files
+            stale.unlink()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A dead worker's live gauges (the served version) leave /metrics; counters stay."""
+    if _server.prometheus_multiproc_dir is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -5,6 +5,7 @@ POSTGRES_DB), so one `.env_db` file configures both the db container and the API
 """
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -43,11 +44,19 @@ class Settings(BaseSettings):
     # Requests waiting for the log writer beyond this are refused with 503, not queued forever.
     log_queue_max_requests: int = Field(default=1_000, ge=1)
 
+    # The bearer token that reads the log (GET /predictions) and posts outcomes.
+    api_token: SecretStr
+    # prometheus_client's multiprocess folder (a tmpfs): set, every gunicorn worker writes its
+    # samples there and /metrics merges them; unset (a single process), in memory.
+    prometheus_multiproc_dir: Path | None = None
+    # Drift compares this many newest logged inputs of the served version with its training rows.
+    drift_window: int = Field(default=1_000, ge=50, le=100_000)
+
     @model_validator(mode="after")
     def refuse_placeholder_secrets(self) -> "Settings":
         if self.app_env == "development":
             return self
-        for name in ("postgres_password", "app_db_password"):
+        for name in ("postgres_password", "app_db_password", "api_token"):
             secret: SecretStr = getattr(self, name)
             if secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError(
@@ -87,6 +96,8 @@ class ServerSettings(BaseSettings):
     # X-Forwarded-* headers are trusted only from these addresses (the nginx proxy).
     forwarded_allow_ips: str = "127.0.0.1"
     log_level: str = "info"
+    # Emptied when gunicorn's master starts; dead workers' files are marked by child_exit.
+    prometheus_multiproc_dir: Path | None = None
 
 
 @lru_cache

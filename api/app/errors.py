@@ -43,6 +43,8 @@ async def on_validation_error(_: Request, error: Exception) -> JSONResponse:
 async def on_database_unavailable(request: Request, error: Exception) -> JSONResponse:
     log.warning("%s %s: database unavailable (%s)", request.method, request.url.path,
                 error.__class__.__name__)
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    request.app.state.metrics.database_unavailable.labels(route).inc()
     return JSONResponse({"detail": DATABASE_UNAVAILABLE}, status_code=503,
                         headers={"Retry-After": "2"})
 

@@ -12,9 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from app import errors
 from app.config import Settings, get_settings
 from app.db import app_dsn, make_engine
-from app.middleware import ServerTimingMiddleware
+from app.metrics import Metrics
+from app.middleware import ObservabilityMiddleware, ServerTimingMiddleware
 from app.prediction_log import PredictionLog
-from app.routes import accuracy, health, model, predict, predictions
+from app.routes import accuracy, health, model, monitoring, predict, predictions
 from app.services import Services
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -31,11 +33,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_batch_rows=settings.log_batch_max_rows,
             max_waiting=settings.log_queue_max_requests,
             timeout=settings.db_timeout_s,
+            on_commit=metrics.observe_commit,
+            on_failure=metrics.log_commit_failures.inc,
         )
         services = Services(settings, engine, prediction_log)
         prediction_log.start()
         try:
             served = await run_in_threadpool(services.models.get)
+            metrics.served_version.set(served.version)
             log.info("serving model version %d", served.version)
         except Exception as error:  # noqa: BLE001  # start anyway; /readyz says not ready
             log.warning("model not loaded at start (%s); will retry on first request",
@@ -58,9 +63,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Defence in depth behind nginx's own limit: 1 MiB fits a 10,000-row batch.
         max_body_size=1024 * 1024,
     )
+    app.state.metrics = metrics
     app.add_middleware(ServerTimingMiddleware)
+    # Added last, so outermost: it sees every answer, the error handlers' included.
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     errors.install(app)
     for router in (predict.router, accuracy.router, model.router, predictions.router,
-                   health.router):
+                   health.router, monitoring.router):
         app.include_router(router)
     return app

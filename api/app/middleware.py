@@ -1,8 +1,17 @@
-"""Server-Timing: how long the app took per response (devtools and the benchmark read it)."""
+"""ASGI middleware: Server-Timing, and the request id, metrics and access line of each request."""
 
+import logging
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.metrics import Metrics
+from app.request_context import accept_or_make, current_request_id
+
+access_log = logging.getLogger("app.access")
+
+# Label values must be a small fixed set, whatever a client sends.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class ServerTimingMiddleware:
@@ -23,3 +32,53 @@ class ServerTimingMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_timing)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+class ObservabilityMiddleware:
+    """Per request: keep or make the request id (echoed as X-Request-ID), count it by route
+    template and status, time it, and write one JSON access line carrying the id."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = accept_or_make(_header(scope, b"x-request-id"))
+        token = current_request_id.set(request_id)
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                header = (b"x-request-id", request_id.encode())
+                message = {**message, "headers": [*message.get("headers", []), header]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
+            current_request_id.reset(token)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
+        # The route's template (/predict), never the raw path: unknown paths are one label.
+        route = getattr(scope.get("route"), "path", "unmatched")
+        self.metrics.requests.labels(method, route, str(status)).inc()
+        self.metrics.latency.labels(method, route).observe(seconds)
+        access_log.info("request", extra={
+            "method": scope["method"], "path": scope["path"], "route": route,
+            "status": status, "duration_ms": round(seconds * 1000, 3),
+        })

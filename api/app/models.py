@@ -68,3 +68,5 @@ class Prediction(Base):
     probability: Mapped[float] = mapped_column(Double)
     # Deliberately not a ForeignKey (see the migration): the API writes only the loaded version.
     model_version: Mapped[int] = mapped_column(Integer)
+    # nginx's X-Request-ID of the request that made it (none for rows older than migration 0004).
+    request_id: Mapped[str | None] = mapped_column(String(64))

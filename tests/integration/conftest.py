@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from app.main import create_app
 from app.models import Prediction
 from tests.conftest import Database
+from tests.support.auth import bearer
 
 
 @pytest.fixture(scope="module")
@@ -15,6 +16,12 @@ def client(prepared_database: Database) -> Iterator[TestClient]:
     """The real app (lifespan included) talking to the real server as the app role."""
     with TestClient(create_app(prepared_database.settings()), raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def token_header(prepared_database: Database) -> dict[str, str]:
+    """What reading the log needs: the API_TOKEN as a bearer token."""
+    return bearer(prepared_database.settings().api_token.get_secret_value())
 
 
 def count_predictions(engine: Engine) -> int:

@@ -77,12 +77,14 @@ def test_batch_of_ten_thousand_is_accepted_and_more_is_not(client: TestClient) -
     assert too_many.json()["detail"][0]["field"] == "rows"
 
 
-def test_recent_predictions_newest_first(client: TestClient) -> None:
+def test_recent_predictions_newest_first(client: TestClient,
+                                         token_header: dict[str, str]) -> None:
     made = [client.post("/predict", json={"age": 44, "salary": 44000 + i}).json()
             for i in range(3)]
-    recent = client.get("/predictions", params={"limit": 3}).json()
+    recent = client.get("/predictions", params={"limit": 3}, headers=token_header).json()
     assert [r["id"] for r in recent] == [m["prediction_id"] for m in reversed(made)]
-    assert client.get("/predictions", params={"limit": 1000}).status_code == 422
+    assert client.get("/predictions", params={"limit": 1000},
+                      headers=token_header).status_code == 422
 
 
 def test_model_parameters_reproduce_the_served_prediction(client: TestClient) -> None:

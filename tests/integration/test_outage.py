@@ -10,6 +10,7 @@ from app import cli, dataset
 from app.errors import DATABASE_UNAVAILABLE
 from app.main import create_app
 from tests.conftest import Database
+from tests.support.auth import bearer
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,8 @@ def test_outage_gives_503_then_recovers_without_restart(outage_db: Database) -> 
         accuracy = client.get("/accuracy")
         assert accuracy.status_code == 503
         assert "Traceback" not in accuracy.text
-        assert client.get("/predictions").status_code == 503
+        token = outage_db.settings().api_token.get_secret_value()
+        assert client.get("/predictions", headers=bearer(token)).status_code == 503
         assert client.get("/readyz").status_code == 503
         assert client.get("/healthz").status_code == 200
 

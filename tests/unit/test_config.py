@@ -6,7 +6,8 @@ from pydantic import ValidationError
 from app.config import Settings
 
 REAL = {"postgres_password": "s3cret-Owner-pw", "app_db_password": "s3cret-App-pw",
-        "postgres_user": "postgres", "app_db_user": "social_ads_app"}
+        "postgres_user": "postgres", "app_db_user": "social_ads_app",
+        "api_token": "s3cret-Token-value"}
 
 
 def test_placeholder_secret_refused_in_production() -> None:

@@ -1,0 +1,1 @@
+"""Helpers the tests share (not fixtures: those live in conftest.py)."""
