@@ -34,6 +34,7 @@ from local.twin import (  # noqa: E402
     postgres_bin_dir,
     process_tree,
     stop_pid,
+    unlimited,
     wait_http,
 )
 
@@ -154,7 +155,7 @@ def measure_batch(stack: Stack, rounds: int = 20) -> dict[str, float]:
 def bench_stack(state_dir: Path) -> Stack:
     stack = Stack(state_dir, state_dir, Ports.free(), extra_env={"LOG_LEVEL": "warning"})
     # The rate limit protects production; here it would measure nginx's 429s instead.
-    stack.nginx.predict_rate, stack.nginx.predict_burst = "1000000r/s", 100000
+    stack.nginx.limits = unlimited()
     return stack
 
 

@@ -32,6 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "nginx" / "templates" / "default.conf.template"
+# The edge's rates, bursts and connection cap: compose gives nginx this same file.
+LIMITS = ROOT / "nginx" / "limits.env"
 PLACEHOLDER = "changeme"
 
 
@@ -72,6 +74,12 @@ def service_env(env_dir: Path, overrides: dict[str, str]) -> dict[str, str]:
     the overrides that differ between compose and where these processes run."""
     ensure_env_files(env_dir)
     return {**read_env_file(env_dir / ".env"), **read_env_file(env_dir / ".env_db"), **overrides}
+
+
+def unlimited() -> dict[str, str]:
+    """Edge limits no load test reaches (benchmarks, fault tests)."""
+    limits = read_env_file(LIMITS)
+    return {name: ("1000000r/s" if name.endswith("_RATE") else "100000") for name in limits}
 
 
 def free_port() -> int:
@@ -380,8 +388,7 @@ class Nginx:
     http_port: int
     https_port: int
     api_port: int
-    predict_rate: str = "20r/s"
-    predict_burst: int = 40
+    limits: dict[str, str] = field(default_factory=lambda: read_env_file(LIMITS))
     # Loopback only by default: the twin is for this machine (in the container: all addresses).
     listen_host: str = "127.0.0.1"
     api_host: str = "127.0.0.1"
@@ -411,8 +418,7 @@ class Nginx:
             "API_UPSTREAM": f"{self.api_host}:{self.api_port}",
             "NGINX_STATIC_ROOT": str(self.prefix / "html"),
             "NGINX_CERT_DIR": str(self.cert_dir),
-            "NGINX_PREDICT_RATE": self.predict_rate,
-            "NGINX_PREDICT_BURST": str(self.predict_burst),
+            **self.limits,
         }
 
     def render(self) -> Path:
@@ -522,6 +528,8 @@ class Stack:
             "POSTGRES_PORT": str(ports.postgres),
             "API_BIND": f"127.0.0.1:{ports.api}",
             "FORWARDED_ALLOW_IPS": "127.0.0.1",
+            # compose: a folder in the api container's /tmp (a tmpfs).
+            "PROMETHEUS_MULTIPROC_DIR": str(self.state_dir / "prometheus"),
             **(extra_env or {}),
         })
         self.postgres = Postgres(self.state_dir, ports.postgres, self.env)

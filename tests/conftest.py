@@ -90,21 +90,21 @@ def owner_engine(prepared_database: Database) -> Iterator[Engine]:
 
 
 @contextmanager
-def running_twin(name: str, predict_rate: str, predict_burst: int,
+def running_twin(name: str, limits: dict[str, str] | None = None,
                  **extra_env: str) -> Iterator[Stack]:
-    """The whole local twin, as `make local` starts it, on free ports; its logs are kept in
-    artifacts/logs/ afterwards."""
+    """The whole local twin, as `make local` starts it, on free ports; `limits` overrides
+    values of nginx/limits.env. Its logs are kept in artifacts/logs/ afterwards."""
     state_dir = make_state_dir(name)
     twin = Stack(state_dir, state_dir, Ports.free(),
                  extra_env={"DB_CONNECT_TIMEOUT_S": "2", "DB_STATEMENT_TIMEOUT_MS": "2000",
                             **extra_env})
-    twin.nginx.predict_rate, twin.nginx.predict_burst = predict_rate, predict_burst
+    twin.nginx.limits.update(limits or {})
     try:
         twin.up()
         yield twin
     finally:
         twin.down()
-        for log in ("api.log", "postgres.log", "nginx/error.log"):
+        for log in ("api.log", "postgres.log", "nginx/error.log", "nginx/access.log"):
             if (state_dir / log).exists():
                 (ARTIFACTS / "logs").mkdir(parents=True, exist_ok=True)
                 shutil.copy(state_dir / log,
@@ -115,5 +115,5 @@ def running_twin(name: str, predict_rate: str, predict_burst: int,
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     # A rate the functional tests stay under; the burst tests still exceed it.
-    with running_twin("twin", "50r/s", 20) as twin:
+    with running_twin("twin", {"NGINX_PREDICT_RATE": "50r/s", "NGINX_PREDICT_BURST": "20"}) as twin:
         yield twin

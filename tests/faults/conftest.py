@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from local.twin import Stack
+from local.twin import Stack, unlimited
 from tests.conftest import running_twin
 
 
@@ -25,5 +25,5 @@ def require_root(reason: str) -> None:
 @pytest.fixture(scope="session")
 def fault_stack() -> Iterator[Stack]:
     # The load comes from one address; the rate limit is tested elsewhere.
-    with running_twin("faults", "100000r/s", 10000, LOG_LEVEL="warning") as stack:
+    with running_twin("faults", unlimited(), LOG_LEVEL="warning") as stack:
         yield stack

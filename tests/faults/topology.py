@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from local.twin import ROOT, Api, Nginx, Postgres, service_env
+from local.twin import ROOT, Api, Nginx, Postgres, service_env, unlimited
 
 HOST_SUBNET = "198.18.100"
 PROBE = Path(__file__).with_name("probe.py")
@@ -135,7 +135,7 @@ class Topology:
         api = Api(self.state_dir, 8000, env, netns=self.ns("api"))
         nginx = Nginx(self.state_dir, 8080, 8443, 8000, listen_host="0.0.0.0",
                       api_host=self.address("api", "front"), netns=self.ns("nginx"))
-        nginx.predict_rate, nginx.predict_burst = "1000r/s", 1000
+        nginx.limits = unlimited()
         db.start()
         api.start(wait=False)
         self.wait_for(self.ns("api"), "http", "127.0.0.1", 8000, "/readyz", timeout=90)

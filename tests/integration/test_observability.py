@@ -102,7 +102,7 @@ def test_a_malformed_request_id_is_replaced(
     client: TestClient, owner_engine: Engine, sent: str
 ) -> None:
     response = client.post("/predict", json={"age": 30, "salary": 87000},
-                           headers={"X-Request-ID": sent.encode()})
+                           headers={b"X-Request-ID": sent.encode()})
     given = response.headers["x-request-id"]
     assert given != sent and re.fullmatch(r"[0-9a-f]{32}", given)
     assert request_id_of(owner_engine, response.json()["prediction_id"]) == given

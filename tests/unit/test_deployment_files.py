@@ -1,6 +1,7 @@
 """What we can prove about the Docker deployment without a Docker engine."""
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from app.config import ServerSettings, Settings
-from local.twin import TEMPLATE, Nginx
+from local.twin import TEMPLATE, Nginx, read_env_file
 from tests.conftest import ROOT
 
 BIN = Path(sys.executable).parent
@@ -34,13 +35,16 @@ def test_compose_file_matches_the_compose_spec() -> None:
 def test_topology(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert "version" not in compose
-    assert set(services) == {"nginx", "api", "db"}
+    assert {name for name, s in services.items() if "profiles" not in s} == {"nginx", "api", "db"}
+    assert services["prometheus"]["profiles"] == ["monitoring"]
+    assert services["prometheus"]["networks"] == ["front"]
     assert services["nginx"]["networks"] == ["front"]
     assert sorted(services["api"]["networks"]) == ["db", "front"]
     assert services["db"]["networks"] == ["db"]
     assert compose["networks"]["db"]["internal"] is True
     assert not compose["networks"]["front"] or not compose["networks"]["front"].get("internal")
-    assert [name for name, s in services.items() if "ports" in s] == ["nginx"]
+    assert [name for name, s in services.items() if "ports" in s] == ["nginx", "prometheus"]
+    assert services["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]  # loopback only
     assert services["nginx"]["ports"] == ["80:8080", "443:8443"]
     assert services["api"]["expose"] == ["8000"]
     assert services["api"]["depends_on"] == {"db": {"condition": "service_healthy"}}
@@ -48,7 +52,7 @@ def test_topology(compose: dict[str, Any]) -> None:
     assert "pgdata" in compose["volumes"] and "certs" in compose["volumes"]
 
 
-@pytest.mark.parametrize("name", ["nginx", "api", "db"])
+@pytest.mark.parametrize("name", ["nginx", "api", "db", "prometheus"])
 def test_every_service_is_hardened(compose: dict[str, Any], name: str) -> None:
     service = compose["services"][name]
     assert service["restart"] == "unless-stopped"
@@ -127,7 +131,9 @@ def test_api_image_and_twin_run_the_same_start_command() -> None:
 
 def test_nginx_image_and_twin_render_the_same_template(compose: dict[str, Any]) -> None:
     used = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", TEMPLATE.read_text()))
-    given_by_compose = set(compose["services"]["nginx"]["environment"])
+    nginx = compose["services"]["nginx"]
+    assert nginx["env_file"] == ["nginx/limits.env"]
+    given_by_compose = set(nginx["environment"]) | set(read_env_file(ROOT / "nginx/limits.env"))
     given_by_twin = set(Nginx(ROOT, 1, 2, 3).template_vars())
     assert used == given_by_compose == given_by_twin
     assert "COPY templates/ /etc/nginx/templates/" in DOCKERFILES["nginx"].read_text()
@@ -159,3 +165,30 @@ def test_examples_hold_only_placeholders() -> None:
         for line in (ROOT / name).read_text().splitlines():
             if "PASSWORD=" in line or "TOKEN=" in line:
                 assert line.endswith("=changeme"), line
+
+
+MONITORING = ROOT / "monitoring"
+
+
+def promtool(*args: str) -> None:
+    if shutil.which("promtool") is None:
+        pytest.fail("promtool not found: apt-get install prometheus (Debian's package has it)")
+    result = subprocess.run(["promtool", *args], cwd=MONITORING, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prometheus_config_and_rules_are_valid() -> None:
+    promtool("check", "config", "prometheus.yml")
+    promtool("check", "rules", "rules.yml")
+
+
+def test_each_alert_fires_on_its_series() -> None:
+    promtool("test", "rules", "rules.test.yml")
+
+
+def test_prometheus_gets_the_files_promtool_checked(compose: dict[str, Any]) -> None:
+    service = compose["services"]["prometheus"]
+    assert "./monitoring/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in service["volumes"]
+    assert "./monitoring/rules.yml:/etc/prometheus/rules.yml:ro" in service["volumes"]
+    assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", service["image"])
