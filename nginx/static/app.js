@@ -281,11 +281,39 @@ async function loadAccuracy() {
   body.confusion_matrix.forEach((row, i) => row.forEach((n, j) => { $(`cm-${i}${j}`).textContent = n; }));
 }
 
+// Drift: how far recent inputs moved from the training rows (population stability index).
+async function loadDrift() {
+  const { ok, body } = await api("/drift");
+  if (!ok) {
+    $("drift-summary").textContent = "Input drift is unavailable right now.";
+    return;
+  }
+  const worst = Math.max(...Object.values(body.psi));
+  const verdict = worst > 0.25 ? "shifted" : worst > 0.1 ? "moderate shift" : "stable";
+  const figures = Object.entries(body.psi).map(([name, psi]) => `${name} ${psi.toFixed(3)}`);
+  $("drift-summary").textContent = `Input drift over the newest ${body.rows} inputs (PSI): `
+    + `${figures.join(", ")}: ${verdict}. Live accuracy needs posted outcomes.`;
+}
+
+// The log holds people's inputs, so it needs the API token; the page asks for it only here
+// and keeps it for this tab (sessionStorage), never in a cookie or on disk.
+const TOKEN_KEY = "social-ads-api-token";
+
 async function loadHistory() {
-  const { ok, body } = await api("/predictions?limit=10");
   const tbody = $("history").querySelector("tbody");
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) return;
+  const { ok, status, body } = await api("/predictions?limit=10",
+    { headers: { Authorization: `Bearer ${token}` } });
   tbody.replaceChildren();
-  if (!ok) return;
+  if (!ok) {
+    if (status === 401) sessionStorage.removeItem(TOKEN_KEY);
+    $("history-status").textContent = status === 401
+      ? "That token was refused; enter the API token again."
+      : "The log is unavailable right now.";
+    return;
+  }
+  $("history-status").textContent = "The newest predictions, newest first.";
   for (const row of body) {
     const tr = document.createElement("tr");
     const cells = [
@@ -316,7 +344,14 @@ async function loadPlot() {
 document.addEventListener("DOMContentLoaded", () => {
   $("predict-form").addEventListener("submit", onSubmit);
   for (const name of Object.keys(LIMITS)) $(name).addEventListener("input", () => validate(name));
-  Promise.all([loadAccuracy(), loadHistory(), loadPlot()]).then(() => {
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = $("api-token").value.trim();
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    $("api-token").value = "";
+    loadHistory();
+  });
+  Promise.all([loadAccuracy(), loadDrift(), loadHistory(), loadPlot()]).then(() => {
     document.body.dataset.ready = "true";
   });
 });

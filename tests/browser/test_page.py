@@ -68,8 +68,31 @@ def test_accuracy_and_confusion_matrix(page: Page) -> None:
     assert cells == ["65", "3", "8", "24"]
 
 
-def test_history_gains_a_row(page: Page) -> None:
+def test_the_log_asks_for_the_token_only_there(page: Page, stack: Stack,
+                                                console_errors: list[str]) -> None:
+    expect(page.locator("#history-status")).to_contain_text("Enter the API token")
+    expect(page.locator("#history tbody tr")).to_have_count(0)
+    page.fill("#api-token", "not-the-token")
+    page.click("#token-form button")
+    expect(page.locator("#history-status")).to_contain_text("refused")
+    page.fill("#api-token", stack.env["API_TOKEN"])
+    page.click("#token-form button")
+    expect(page.locator("#history-status")).to_contain_text("newest first")
+    expect(page.locator("#history tbody tr").first).to_be_visible()
+    # The refused attempt is the only failed request (Chromium logs each one).
+    assert len(console_errors) == 1 and "401" in console_errors[0]
+
+
+def test_drift_is_shown_with_the_accuracy(page: Page) -> None:
+    expect(page.locator("#drift-summary")).to_contain_text("Input drift over the newest")
+    expect(page.locator("#drift-summary")).to_contain_text("age ")
+
+
+def test_history_gains_a_row(page: Page, stack: Stack) -> None:
+    page.fill("#api-token", stack.env["API_TOKEN"])
+    page.click("#token-form button")
     rows = page.locator("#history tbody tr")
+    expect(rows.first).to_be_visible()
     first_before = rows.first.text_content() if rows.count() else ""
     submit(page, "37", "61000")
     expect(page.locator("#result")).to_be_visible()
