@@ -79,7 +79,7 @@ def service_env(env_dir: Path, overrides: dict[str, str]) -> dict[str, str]:
 def unlimited() -> dict[str, str]:
     """Edge limits no load test reaches (benchmarks, fault tests)."""
     limits = read_env_file(LIMITS)
-    return {name: ("1000000r/s" if name.endswith("_RATE") else "100000") for name in limits}
+    return {name: ("1000000r/s" if name.endswith("_RATE") else "60000") for name in limits}
 
 
 def free_port() -> int:
@@ -318,6 +318,31 @@ class Postgres:
                                     capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise TwinError(f"{script.name} failed:\n{result.stderr}")
+
+    def dump(self, target: Path) -> None:
+        """pg_dump's custom format (compressed; pg_restore reads it), as the owner: one
+        consistent snapshot taken when the dump starts, while writers go on."""
+        self._client("pg_dump", "--format=custom", f"--file={target}",
+                     "--dbname", self.env["POSTGRES_DB"])
+
+    def restore(self, source: Path, database: str | None = None) -> None:
+        """Load a dump into an empty database (the data set, model versions and log), in one
+        transaction: it lands whole or not at all."""
+        database = database or self.env["POSTGRES_DB"]
+        tables = self.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                           database=database)
+        if tables != "0":
+            raise TwinError(f"database {database} is not empty ({tables} tables); restore into "
+                            "a new one (see README: Backup and restore)")
+        self._client("pg_restore", "--exit-on-error", "--single-transaction", "--no-owner",
+                     "--dbname", database, str(source))
+
+    def _client(self, program: str, *args: str) -> None:
+        result = subprocess.run([*in_netns(self.netns), str(self.bin_dir / program), *args],
+                                env=self.client_env(), capture_output=True, text=True,
+                                check=False)
+        if result.returncode != 0:
+            raise TwinError(f"{program} failed: {result.stderr.strip()}")
 
     def stop(self, mode: str = "fast") -> None:
         if self.pid() is not None:
@@ -558,10 +583,11 @@ class Stack:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The local twin of docker-compose.yml")
-    parser.add_argument("command", choices=["up", "down", "status", "run"])
+    parser.add_argument("command", choices=["up", "down", "status", "run", "backup", "restore"])
     parser.add_argument("--state-dir", type=Path, default=ROOT / ".local")
     parser.add_argument("args", nargs="*",
-                        help="with run: -- and a command to run with the API's environment")
+                        help="with run: -- and a command to run with the API's environment; "
+                             "with restore: the dump file")
     args = parser.parse_args(argv)
     stack = Stack(args.state_dir, ROOT, Ports.from_env())
     try:
@@ -580,6 +606,22 @@ The local twin is up (logs in {stack.state_dir}):
             path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
             env = {**os.environ, **stack.env, "PATH": path}
             return subprocess.run(args.args, env=env, cwd=ROOT / "api", check=False).returncode
+        elif args.command == "backup":
+            # While the twin runs or not: PostgreSQL is started if it is not running.
+            stack.postgres.start()
+            target = ROOT / "backups" / time.strftime("social-ads-%Y%m%dT%H%M%SZ.dump",
+                                                      time.gmtime())
+            target.parent.mkdir(exist_ok=True)
+            stack.postgres.dump(target)
+            print(f"wrote {target}")
+        elif args.command == "restore":
+            # Into an empty database: stop the twin and remove its pgdata folder first; only
+            # PostgreSQL starts here (the API's prestart would create tables of its own).
+            if len(args.args) != 1:
+                raise TwinError("restore needs one dump file: make local-restore FILE=...")
+            stack.postgres.start()
+            stack.postgres.restore(Path(args.args[0]).resolve())
+            print(f"restored {args.args[0]}; start the rest with make local")
         elif args.command == "down":
             stack.down()
             print("the local twin is stopped")

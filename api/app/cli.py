@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from alembic import command
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from app import dataset, registry
+from app import dataset, registry, retention
 from app.config import Settings, get_settings
 from app.db import make_engine
 from app.models import ModelVersion
@@ -98,6 +99,12 @@ def prestart(connection: Connection, csv_path: Path, app_role: str) -> None:
         connection.commit()
 
 
+def days(value: str) -> int:
+    if not value.isdigit() or int(value) > 36_500:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days from 0 to 36500")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--csv", type=Path, default=dataset.default_csv_path())
     commands.add_parser("train", help="train from the database and store a new model version")
     commands.add_parser("evaluate", help="train from the database and print the accuracy")
+    prune = commands.add_parser("prune", help="delete log rows (and outcomes) older than DAYS")
+    prune.add_argument("--older-than", type=days, required=True, metavar="DAYS",
+                       help="age in days (0: everything until now)")
     return parser
 
 
@@ -134,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
                 train(connection)
             elif args.command == "prestart":
                 prestart(connection, args.csv, settings.app_db_user)
+            elif args.command == "prune":
+                deleted = retention.prune(connection, timedelta(days=args.older_than))
+                print(f"deleted {deleted} prediction rows older than {args.older_than} days")
             else:
                 evaluate(connection)
     except dataset.DatasetError as error:

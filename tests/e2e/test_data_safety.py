@@ -1,0 +1,92 @@
+"""Retention and backups on the twin, while it serves: prune is exact and blocks no one; a
+dump taken under load restores every prediction acknowledged before it began."""
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from local.twin import ROOT, Stack, unlimited
+from tests.conftest import make_state_dir, running_twin
+from tests.support.load import PredictLoad
+
+
+@pytest.fixture(scope="module")
+def busy() -> Iterator[Stack]:
+    with running_twin("data-safety", unlimited()) as twin:
+        yield twin
+
+
+def ids(stack: Stack, where: str, database: str | None = None) -> set[int]:
+    out = stack.postgres.psql(f"SELECT id FROM predictions WHERE {where}", database=database)
+    return {int(line) for line in out.split()}
+
+
+def cli(stack: Stack, *args: str) -> str:
+    """python -m app …, as `make local-prune` runs it: the owner's CLI with the twin's env."""
+    path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
+    result = subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT / "api",
+                            env=stack.env | {"PATH": path}, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_prune_deletes_exactly_the_old_rows_while_predict_answers(busy: Stack) -> None:
+    with httpx.Client(base_url=busy.https_url, verify=busy.nginx.ssl_context(),
+                      timeout=30) as client:
+        for _ in range(2):  # 12,000 rows: more than two of prune's 5,000-row chunks
+            rows = [{"age": 30, "salary": s} for s in range(6_000)]
+            assert client.post("/predict/batch", json={"rows": rows}).status_code == 200
+    # Back-date most of them (as the owner); the newest 500 stay recent.
+    newest = max(ids(busy, "true"))
+    busy.postgres.psql("UPDATE predictions SET created_at = now() - interval '40 days'"
+                       f" WHERE id <= {newest - 500}")
+    old = ids(busy, "created_at < now() - interval '30 days'")
+    kept = ids(busy, "created_at >= now() - interval '30 days'")
+    assert len(old) >= 11_500
+
+    with PredictLoad(busy) as load:
+        time.sleep(0.5)
+        output = cli(busy, "prune", "--older-than", "30")
+        time.sleep(0.5)
+    assert output.strip() == f"deleted {len(old)} prediction rows older than 30 days"
+    assert ids(busy, "true") == kept | {a.prediction_id for a in load.acknowledged}
+    assert load.statuses and set(load.statuses) == {200}
+    print(f"pruned {len(old)} rows while {len(load.statuses)} predictions were answered")
+
+
+def table_digest(stack: Stack, table: str, order: str, database: str | None = None) -> str:
+    return stack.postgres.psql(
+        f"SELECT md5(string_agg(t::text, '|' ORDER BY {order})) FROM {table} t",
+        database=database)
+
+
+def test_backup_under_load_restores_every_prediction_acknowledged_before_it(
+    busy: Stack,
+) -> None:
+    folder = make_state_dir("backup")
+    dump = folder / "social-ads.dump"
+    with PredictLoad(busy) as load:
+        time.sleep(1)
+        dump_began = time.monotonic()
+        busy.postgres.dump(dump)
+        time.sleep(0.5)
+    before_dump = {a.prediction_id for a in load.acknowledged if a.at < dump_began}
+    assert len(before_dump) > 50 and set(load.statuses) == {200}
+
+    busy.postgres.psql("CREATE DATABASE restored", database="postgres")
+    busy.postgres.restore(dump, database="restored")
+    restored = ids(busy, "true", database="restored")
+    assert before_dump <= restored, f"missing: {sorted(before_dump - restored)[:10]}"
+    for table, order in (("dataset_rows", "user_id"), ("model_versions", "version")):
+        assert table_digest(busy, table, order, "restored") == table_digest(busy, table, order)
+    # A second restore into the now full database is refused, not merged.
+    with pytest.raises(Exception, match="not empty"):
+        busy.postgres.restore(dump, database="restored")
+    print(f"{len(before_dump)} predictions acknowledged before the dump began, all restored; "
+          f"{len(load.acknowledged) - len(before_dump)} more answered during and after it")
