@@ -62,5 +62,7 @@ def logging_config(level: str) -> dict[str, Any]:
             # The app writes its own access line (app.access, with route and request id), so
             # gunicorn's and uvicorn's stay off: no handler here means uvicorn logs none.
             "gunicorn.access": {"handlers": [], "propagate": False},
+            # One line per request whatever LOG_LEVEL says, as gunicorn's access log was.
+            "app.access": {"level": "INFO"},
         },
     }
