@@ -1,6 +1,7 @@
 """Retention and backups on the twin, while it serves: prune is exact and blocks no one; a
 dump taken under load restores every prediction acknowledged before it began."""
 
+import re
 import subprocess
 import sys
 import time
@@ -90,3 +91,39 @@ def test_backup_under_load_restores_every_prediction_acknowledged_before_it(
         busy.postgres.restore(dump, database="restored")
     print(f"{len(before_dump)} predictions acknowledged before the dump began, all restored; "
           f"{len(load.acknowledged) - len(before_dump)} more answered during and after it")
+
+
+def make(target: str, stack: Stack, database: str,
+         **variables: str) -> subprocess.CompletedProcess[str]:
+    """A Makefile recipe meant for compose, with `docker compose exec -T db` run here instead,
+    in the db container's environment pointed at the twin's PostgreSQL."""
+    env = {
+        "PATH": f"{stack.postgres.bin_dir}:/usr/bin:/bin",
+        "POSTGRES_USER": stack.env["POSTGRES_USER"],
+        "POSTGRES_PASSWORD": stack.env["POSTGRES_PASSWORD"],
+        "POSTGRES_DB": database, "PGPORT": str(stack.postgres.port),
+    }
+    arguments = [f"{name}={value}" for name, value in variables.items()]
+    return subprocess.run(
+        ["make", "-s", target, f"COMPOSE=sh {ROOT / 'tests/support/fake_compose.sh'}",
+         *arguments], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+
+
+def test_the_compose_recipes_back_up_and_restore_the_same_rows(busy: Stack) -> None:
+    database = busy.env["POSTGRES_DB"]
+    made = make("backup", busy, database)
+    assert made.returncode == 0, made.stderr
+    name = made.stdout.strip().removeprefix("wrote ")
+    assert re.fullmatch(r"backups/social-ads-\d{8}T\d{6}Z\.dump", name), made.stdout
+    dump = ROOT / name
+    try:
+        busy.postgres.psql("CREATE DATABASE from_compose_recipe", database="postgres")
+        restored = make("restore", busy, "from_compose_recipe", FILE=str(dump))
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        for table, order in (("dataset_rows", "user_id"), ("model_versions", "version")):
+            assert (table_digest(busy, table, order, "from_compose_recipe")
+                    == table_digest(busy, table, order))
+        again = make("restore", busy, "from_compose_recipe", FILE=str(dump))
+        assert again.returncode != 0 and "not empty" in again.stdout
+    finally:
+        dump.unlink(missing_ok=True)
