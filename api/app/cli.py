@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"deleted {deleted} prediction rows older than {args.older_than} days")
             else:
                 evaluate(connection)
-    except dataset.DatasetError as error:
+    except (dataset.DatasetError, retention.RetentionError) as error:
         log.error("%s", error)
         return 1
     return 0

@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 5_000
 
+
+class RetentionError(RuntimeError):
+    """Nothing to prune from: the schema is missing (run the migrations first)."""
+
 # The outcomes table (issue: live accuracy) refers to predictions by `prediction_id`; when it
 # exists, a prediction's outcomes go with it, in the same transaction.
 DELETE_OUTCOMES = """
@@ -30,6 +34,8 @@ DELETE FROM predictions WHERE id > :low AND id <= :high AND created_at < :cutoff
 
 def prune(connection: Connection, older_than: timedelta, chunk_rows: int = CHUNK_ROWS) -> int:
     """Delete log rows created more than `older_than` ago; returns how many."""
+    if connection.scalar(text("SELECT to_regclass('predictions')")) is None:
+        raise RetentionError("there is no predictions table; run `python -m app migrate` first")
     cutoff = connection.scalar(text("SELECT now() - :age"), {"age": older_than})
     # Ids only grow, so every old row lies in [min(id), the newest old row's id]: the chunks
     # walk that range on the primary key. One pass over the table finds its upper end.
