@@ -6,6 +6,7 @@
 
 import argparse
 import logging
+import logging.config
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from app import dataset, registry, retention
 from app.config import Settings, get_settings
 from app.db import make_engine
 from app.models import ModelVersion
+from app.request_context import logging_config
 
 log = logging.getLogger("app.cli")
 
@@ -132,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print("configuration error (see .env.example and .env_db.example):\n  "
               + "\n  ".join(problems), file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.config.dictConfig(logging_config(settings.log_level, "ext://sys.stderr"))
     try:
         with owner_connection(settings) as connection:
             if args.command == "migrate":

@@ -3,6 +3,7 @@
 import logging
 import time
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.metrics import Metrics
@@ -48,6 +49,8 @@ class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The labelled series, looked up once each (labels() costs more than the increment).
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,8 +79,14 @@ class ObservabilityMiddleware:
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
         # The route's template (/predict), never the raw path: unknown paths are one label.
         route = getattr(scope.get("route"), "path", "unmatched")
-        self.metrics.requests.labels(method, route, str(status)).inc()
-        self.metrics.latency.labels(method, route).observe(seconds)
+        series = self._series.get((method, route, status))
+        if series is None:
+            series = self._series[(method, route, status)] = (
+                self.metrics.requests.labels(method, route, str(status)),
+                self.metrics.latency.labels(method, route))
+        requests, latency = series
+        requests.inc()
+        latency.observe(seconds)
         access_log.info("request", extra={
             "method": scope["method"], "path": scope["path"], "route": route,
             "status": status, "duration_ms": round(seconds * 1000, 3),

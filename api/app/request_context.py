@@ -37,22 +37,24 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def logging_config(level: str) -> dict[str, Any]:
+def logging_config(level: str, stream: str = "ext://sys.stdout") -> dict[str, Any]:
     """One JSON line per record for every logger (gunicorn's, uvicorn's, the app's); used as
-    gunicorn's logconfig_dict and by the CLI."""
+    gunicorn's logconfig_dict and by the CLI (on stderr: its stdout is the command's output)."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"request_id": {"()": RequestIdFilter}},
         "formatters": {
             "json": {
-                "()": "pythonjsonlogger.json.JsonFormatter",
-                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+                # orjson (already serving the responses): a third cheaper per line than json.
+                "()": "pythonjsonlogger.orjson.OrjsonFormatter",
+                "fmt": "%(levelname)s %(name)s %(message)s",
+                "rename_fields": {"levelname": "level", "name": "logger"},
+                "timestamp": "time",  # ISO 8601 in UTC, like nginx's $time_iso8601
             },
         },
         "handlers": {
-            "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
+            "stdout": {"class": "logging.StreamHandler", "stream": stream,
                        "formatter": "json", "filters": ["request_id"]},
         },
         "root": {"level": level.upper(), "handlers": ["stdout"]},
