@@ -89,8 +89,12 @@ class Api:
         if pid is not None:
             kill_tree(pid)
 
+    def recorded_replicas(self) -> list[int]:
+        """Every replica with a pid file, however many `up --scale-api` started."""
+        return sorted(int(path.stem.split("-")[1]) for path in self.state_dir.glob("api-*.pid"))
+
     def stop(self) -> None:
-        for replica in range(1, self.replicas + 1):
+        for replica in self.recorded_replicas():
             pid = self.pid(replica)
             if pid is not None:
                 stop_pid(pid, timeout=25)
