@@ -112,6 +112,9 @@ def test_secrets_reach_containers_only_through_env_files(compose: dict[str, Any]
     env_files = {f for s in compose["services"].values() for f in s.get("env_file", [])}
     assert env_files == {".env", ".env_db", ".env_db_owner", ".env_db_app"}
     assert not env_files & set(tracked)
+    ignored = subprocess.run(["git", "check-ignore", *sorted(env_files)], cwd=ROOT,
+                             capture_output=True, text=True, check=False).stdout.split()
+    assert set(ignored) == env_files, "an env file git would add: fix .gitignore"
     assert {f"{name}.example" for name in env_files} <= set(tracked)
     for ignore_file in (ROOT / ".gitignore", ROOT / "api/.dockerignore",
                         ROOT / "nginx/.dockerignore"):
