@@ -4,21 +4,25 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 COMPOSE ?= docker compose
 
-.PHONY: help venv local local-down local-status evaluate up down logs test lint bench clean \
-	backup restore local-backup local-restore prune local-prune
+.PHONY: help venv env local local-down local-status evaluate build up down start stop remove \
+	logs exec tools test lint bench clean backup restore local-backup local-restore prune \
+	local-prune
 
 help:
 	@echo "make local       start the local twin (PostgreSQL, API, nginx) on 8080/8443"
 	@echo "make local-down  stop it"
+	@echo "make backup / restore FILE=...   pg_dump of the compose database / load one into an empty one"
+	@echo "make local-backup / local-restore FILE=...   the same for the local twin"
+	@echo "make prune DAYS=90 / local-prune DAYS=90   delete log rows older than DAYS"
 	@echo "make evaluate    train from the twin's database and print the workshop's accuracy"
-	@echo "make up/down/logs  the same three services with docker compose"
+	@echo "make env         create .env, .env_db, .env_db_owner, .env_db_app with generated secrets"
+	@echo "make build       build the images        make up      build and start (docker compose)"
+	@echo "make start/stop  start/stop the containers   make down  stop and remove them (data kept)"
+	@echo "make remove      remove containers AND volumes (the database, certificates)"
+	@echo "make logs        follow the logs         make exec    a shell in an api container"
 	@echo "make test        run every test tier (unit, integration, e2e, browser)"
 	@echo "make lint        ruff and mypy"
 	@echo "make bench       benchmark /predict through nginx (writes bench/results/)"
-	@echo "make backup      pg_dump of the compose database to backups/social-ads-<UTC time>.dump"
-	@echo "make restore FILE=backups/...dump   load a dump into an empty compose database"
-	@echo "make local-backup / local-restore FILE=...   the same for the local twin"
-	@echo "make prune DAYS=90 / local-prune DAYS=90   delete log rows older than DAYS"
 
 $(PY): api/requirements.txt api/pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,30 +32,63 @@ $(PY): api/requirements.txt api/pyproject.toml requirements-dev.txt
 
 venv: $(PY)
 
+# checkov pins packaging<24 (pytest needs 24+), so it gets an environment of its own.
+TOOLS_VENV ?= .venv-tools
+$(TOOLS_VENV)/bin/checkov: requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install -q -r requirements-tools.txt
+	@touch $@
+
+tools: $(TOOLS_VENV)/bin/checkov
+
+# Needs only python3: Docker users need no virtualenv.
+env:
+	$(PYTHON) -m local.twin env
+
 local: $(PY)
-	$(PY) local/twin.py up
+	$(PY) -m local.twin up
 
 local-down: $(PY)
-	$(PY) local/twin.py down
+	$(PY) -m local.twin down
 
 local-status: $(PY)
-	$(PY) local/twin.py status
+	$(PY) -m local.twin status
 
 # The workshop's result, trained from the twin's database: "Accuracy: 89.0%".
 evaluate: $(PY)
-	$(PY) local/twin.py run -- python -m app evaluate
+	$(PY) -m local.twin run -- python -m app evaluate
 
-up:
-	@test -f .env -a -f .env_db || { echo "create .env and .env_db from the *.example files first (or run make local once)"; exit 1; }
-	$(COMPOSE) up -d --build
+ENV_FILES := .env .env_db .env_db_owner .env_db_app
+
+$(ENV_FILES):
+	@echo "missing $@: run 'make env' (generated secrets) or copy $@.example and edit it"; exit 1
+
+build:
+	$(COMPOSE) build
+
+# --wait: returns when every service is healthy (and migrate has exited 0), else fails.
+up: $(ENV_FILES)
+	$(COMPOSE) up -d --build --wait
+
+start:
+	$(COMPOSE) start
+
+stop:
+	$(COMPOSE) stop
 
 down:
 	$(COMPOSE) down
 
+remove:
+	$(COMPOSE) down --volumes --remove-orphans
+
 logs:
 	$(COMPOSE) logs -f
 
-test: $(PY)
+exec:
+	$(COMPOSE) exec api sh
+
+test: $(PY) tools
 	$(PY) -m pytest
 
 lint: $(PY)
@@ -64,11 +101,11 @@ bench: $(PY)
 clean: local-down
 	rm -rf .local artifacts
 
-# Backups: pg_dump's custom format, named by UTC time; written to a temporary name first, so a
-# failed dump never looks like a backup. The owner's password comes from the db container's
-# own environment (.env_db), never from this file.
+# Backups: pg_dump's custom format as the owner, named by UTC time; written to a temporary name
+# first, so a failed dump never looks like a backup. The password comes from the db
+# container's own environment (.env_db_owner), never from this file or a command line.
 BACKUP_NAME = backups/social-ads-$$(date -u +%Y%m%dT%H%M%SZ).dump
-PG_AS_OWNER = PGPASSWORD="$$POSTGRES_PASSWORD" PGHOST=127.0.0.1 PGUSER="$$POSTGRES_USER" PGDATABASE="$$POSTGRES_DB"
+PG_AS_OWNER = PGPASSWORD="$$DB_OWNER_PASSWORD" PGHOST=127.0.0.1 PGUSER="$$DB_OWNER_USER" PGDATABASE="$$POSTGRES_DB"
 RETENTION_DAYS ?= 90
 DAYS ?= $(RETENTION_DAYS)
 
@@ -79,8 +116,8 @@ backup:
 	  && mv "$$name.partial" "$$name" && echo "wrote $$name" \
 	  || { rm -f "$$name.partial"; echo "backup failed"; exit 1; }
 
-# Into an empty database: `make down`, remove the pgdata volume, `docker compose up -d db`
-# (its init creates the app role), `make restore FILE=...`, then `make up`.
+# Into an empty database: `make remove` (deletes the volumes), `docker compose up -d db` (its
+# init creates the roles and the owner's empty database), `make restore FILE=...`, `make up`.
 restore:
 	@test -f "$(FILE)" || { echo "usage: make restore FILE=backups/social-ads-....dump"; exit 1; }
 	$(COMPOSE) exec -T db sh -c '$(PG_AS_OWNER); export PGPASSWORD PGHOST PGUSER PGDATABASE; \
@@ -89,15 +126,16 @@ restore:
 	  pg_restore --exit-on-error --single-transaction --no-owner --dbname="$$PGDATABASE"' < "$(FILE)"
 
 local-backup: $(PY)
-	$(PY) local/twin.py backup
+	$(PY) -m local.twin backup
 
 local-restore: $(PY)
 	@test -f "$(FILE)" || { echo "usage: make local-restore FILE=backups/social-ads-....dump"; exit 1; }
-	$(PY) local/twin.py restore "$(FILE)"
+	$(PY) -m local.twin restore "$(FILE)"
 
-# Retention, as the owner. Run daily (cron, a systemd timer): see README "Retention".
+# Retention, as the owner (the one-shot migrate service's credentials). Run it daily: README,
+# "Retention".
 prune:
-	$(COMPOSE) exec -T api python -m app prune --older-than $(DAYS)
+	$(COMPOSE) run --rm migrate python -m app prune --older-than $(DAYS)
 
 local-prune: $(PY)
-	$(PY) local/twin.py run -- python -m app prune --older-than $(DAYS)
+	$(PY) -m local.twin run -- python -m app prune --older-than $(DAYS)

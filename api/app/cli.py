@@ -17,10 +17,11 @@ from alembic import command
 from alembic.config import Config
 from pydantic import ValidationError
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app import dataset, registry, retention
-from app.config import Settings, get_settings
+from app.config import OwnerCredentialsMissingError, Settings, get_settings
 from app.db import make_engine
 from app.models import ModelVersion
 from app.request_context import logging_config
@@ -29,6 +30,9 @@ log = logging.getLogger("app.cli")
 
 # Any fixed number works; every replica's prestart must use the same one.
 PRESTART_LOCK_ID = 0x50C1A1AD5
+# Another run may hold the lock while it trains: wait that long for it, not merely the
+# statement timeout that bounds every other statement.
+PRESTART_LOCK_WAIT = "300s"
 
 
 @contextmanager
@@ -85,8 +89,13 @@ def evaluate(connection: Connection) -> None:
 
 
 def prestart(connection: Connection, csv_path: Path, app_role: str) -> None:
-    """Migrate, seed and train once, however many replicas start at the same moment."""
+    """Migrate, seed and train once, however many runs start at the same moment."""
+    for setting in ("statement_timeout", "lock_timeout"):
+        connection.execute(text("SELECT set_config(:name, :wait, false)"),
+                           {"name": setting, "wait": PRESTART_LOCK_WAIT})
     connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": PRESTART_LOCK_ID})
+    # Back to the connection's own bounds (its `-c` options) for the work itself.
+    connection.execute(text("RESET statement_timeout; RESET lock_timeout"))
     connection.commit()
     try:
         migrate(connection, app_role)
@@ -150,7 +159,24 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"deleted {deleted} prediction rows older than {args.older_than} days")
             else:
                 evaluate(connection)
-    except (dataset.DatasetError, retention.RetentionError) as error:
+    except (dataset.DatasetError, retention.RetentionError, OwnerCredentialsMissingError) as error:
         log.error("%s", error)
         return 1
+    except OperationalError as error:
+        log.error("%s", explain_connection_error(error, settings))
+        return 1
     return 0
+
+
+def explain_connection_error(error: OperationalError, settings: Settings) -> str:
+    """The database's own words, plus the one cause users cannot guess from them."""
+    message = str(error.orig).strip()
+    if "password authentication failed" in message:
+        message += (
+            f"\n  The database was initialised with other passwords: the postgres image applies "
+            f"{settings.db_owner_user!r}'s and {settings.app_db_user!r}'s passwords only on an "
+            "empty volume, so editing .env_db_owner or .env_db_app later changes nothing there. "
+            "Put the first passwords back, or change them in the database (ALTER ROLE ... "
+            "PASSWORD ...), or start over with `docker compose down -v` (deletes all data)."
+        )
+    return message

@@ -5,6 +5,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
@@ -13,7 +14,11 @@ from app import errors
 from app.config import Settings, get_settings
 from app.db import app_dsn, make_engine
 from app.metrics import Metrics
-from app.middleware import ObservabilityMiddleware, ServerTimingMiddleware
+from app.middleware import (
+    HeadAsGetMiddleware,
+    ObservabilityMiddleware,
+    ServerTimingMiddleware,
+)
 from app.prediction_log import PredictionLog
 from app.routes import accuracy, health, model, monitoring, predict, predictions
 from app.services import Services
@@ -27,6 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A fixed thread count per worker, so the container's pids_limit can be computed.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         engine = make_engine(settings)
         prediction_log = PredictionLog(
             app_dsn(settings),
@@ -65,8 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.metrics = metrics
     app.add_middleware(ServerTimingMiddleware)
-    # Added last, so outermost: it sees every answer, the error handlers' included.
+    # Outside the app's error handlers, so it sees every answer they give; inside HEAD-as-GET,
+    # whose copy of the request is the one the router marks with its route.
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+    app.add_middleware(HeadAsGetMiddleware)
     errors.install(app)
     for router in (predict.router, accuracy.router, model.router, predictions.router,
                    health.router, monitoring.router):

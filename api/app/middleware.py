@@ -1,4 +1,5 @@
-"""ASGI middleware: Server-Timing, and the request id, metrics and access line of each request."""
+"""ASGI middleware: Server-Timing, HEAD answered as GET, and the request id, metrics and
+access line of each request."""
 
 import logging
 import time
@@ -33,6 +34,20 @@ class ServerTimingMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_timing)
+
+
+class HeadAsGetMiddleware:
+    """HEAD on a GET route answers like GET without the body (RFC 9110), as health checkers
+    and link checkers expect; FastAPI routes declare GET only. The server (uvicorn) sees the
+    original HEAD and sends no body, so the handler runs unchanged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -87,7 +102,10 @@ class ObservabilityMiddleware:
         requests, latency = series
         requests.inc()
         latency.observe(seconds)
+        path = scope["path"]
+        if scope["query_string"]:
+            path += "?" + scope["query_string"].decode("latin-1")
         access_log.info("request", extra={
-            "method": scope["method"], "path": scope["path"], "route": route,
+            "method": scope["method"], "path": path, "route": route,
             "status": status, "duration_ms": round(seconds * 1000, 3),
         })

@@ -31,7 +31,8 @@ def cli(stack: Stack, *args: str) -> str:
     """python -m app …, as `make local-prune` runs it: the owner's CLI with the twin's env."""
     path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
     result = subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT / "api",
-                            env=stack.env | {"PATH": path}, capture_output=True, text=True,
+                            env=stack.service_env("migrate") | {"PATH": path},
+                            capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -80,7 +81,9 @@ def test_backup_under_load_restores_every_prediction_acknowledged_before_it(
     before_dump = {a.prediction_id for a in load.acknowledged if a.at < dump_began}
     assert len(before_dump) > 50 and set(load.statuses) == {200}
 
-    busy.postgres.psql("CREATE DATABASE restored", database="postgres")
+    # An empty database the owner owns, as db/init leaves a new volume's.
+    busy.postgres.psql(f'CREATE DATABASE restored OWNER "{busy.env["DB_OWNER_USER"]}"',
+                       database="postgres")
     busy.postgres.restore(dump, database="restored")
     restored = ids(busy, "true", database="restored")
     assert before_dump <= restored, f"missing: {sorted(before_dump - restored)[:10]}"
@@ -99,8 +102,8 @@ def make(target: str, stack: Stack, database: str,
     in the db container's environment pointed at the twin's PostgreSQL."""
     env = {
         "PATH": f"{stack.postgres.bin_dir}:/usr/bin:/bin",
-        "POSTGRES_USER": stack.env["POSTGRES_USER"],
-        "POSTGRES_PASSWORD": stack.env["POSTGRES_PASSWORD"],
+        "DB_OWNER_USER": stack.env["DB_OWNER_USER"],
+        "DB_OWNER_PASSWORD": stack.env["DB_OWNER_PASSWORD"],
         "POSTGRES_DB": database, "PGPORT": str(stack.postgres.port),
     }
     arguments = [f"{name}={value}" for name, value in variables.items()]
@@ -117,7 +120,8 @@ def test_the_compose_recipes_back_up_and_restore_the_same_rows(busy: Stack) -> N
     assert re.fullmatch(r"backups/social-ads-\d{8}T\d{6}Z\.dump", name), made.stdout
     dump = ROOT / name
     try:
-        busy.postgres.psql("CREATE DATABASE from_compose_recipe", database="postgres")
+        busy.postgres.psql('CREATE DATABASE from_compose_recipe'
+                           f' OWNER "{busy.env["DB_OWNER_USER"]}"', database="postgres")
         restored = make("restore", busy, "from_compose_recipe", FILE=str(dump))
         assert restored.returncode == 0, restored.stdout + restored.stderr
         for table, order in (("dataset_rows", "user_id"), ("model_versions", "version")):

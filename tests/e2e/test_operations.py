@@ -88,7 +88,7 @@ def test_one_answer_followed_from_nginx_to_the_app_to_its_row(
     edge = wait_for(lambda: json_lines(str(stack.nginx.prefix / "access.log"),
                                        request_id=request_id))
     assert [(e["method"], e["uri"], e["status"]) for e in edge] == [("POST", "/predict", 200)]
-    app = wait_for(lambda: json_lines(str(stack.api.log_file), request_id=request_id))
+    app = wait_for(lambda: json_lines(str(stack.api.log_file(1)), request_id=request_id))
     assert [(a["logger"], a["route"], a["status"]) for a in app] == [
         ("app.access", "/predict", 200)]
     row = stack.postgres.psql(
