@@ -11,6 +11,8 @@ import uuid
 from contextvars import ContextVar
 from typing import Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
+
 # Same rule as nginx's map: anything else (too long, odd characters) is replaced, never logged.
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
@@ -51,6 +53,8 @@ def logging_config(level: str, stream: str = "ext://sys.stdout") -> dict[str, An
                 "fmt": "%(levelname)s %(name)s %(message)s",
                 "rename_fields": {"levelname": "level", "name": "logger"},
                 "timestamp": "time",  # ISO 8601 in UTC, like nginx's $time_iso8601
+                # uvicorn adds a copy of each message with terminal colours: not for a file.
+                "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
             },
         },
         "handlers": {
