@@ -2,6 +2,7 @@
 `gunicorn -c gunicorn.conf.py`. Values come from the environment via ServerSettings
 (API_BIND, WEB_CONCURRENCY, FORWARDED_ALLOW_IPS, LOG_LEVEL)."""
 
+import logging
 from typing import Any
 
 from app.config import ServerSettings
@@ -40,7 +41,13 @@ control_socket_disable = True
 
 
 def on_starting(server: Any) -> None:
-    """An empty metrics folder at each start: files of a previous run's workers would count."""
+    """Before the workers fork: cheaper log records, and an empty metrics folder (files of a
+    previous run's workers would count)."""
+    # Every request writes an access line: skip what no line shows (the caller's file and
+    # line, found by walking the stack; thread and process names), as the logging HOWTO's
+    # "Optimization" section suggests. About a third of a line's cost.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     folder = _server.prometheus_multiproc_dir
     if folder is not None:
         folder.mkdir(parents=True, mode=0o700, exist_ok=True)
