@@ -15,7 +15,7 @@ committed, and with synchronous_commit on, flushed to the WAL on disk.
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,8 +67,8 @@ def index_array(counts: list[int]) -> str:
     return "{" + ",".join(",".join([str(i)] * n) for i, n in enumerate(counts, 1) if n) + "}"
 
 
-# Called after each committed group: (model version, purchased flags, rows, seconds).
-CommitObserver = Callable[[int, Iterable[bool], int, float], None]
+# Called after each committed group: (model version, rows, rows purchased, seconds).
+CommitObserver = Callable[[int, int, int, float], None]
 
 
 class LogUnavailableError(RuntimeError):
@@ -209,8 +209,8 @@ class PredictionLog:
                         pending.future.exception()  # retrieved: no "never retrieved" warning
                 continue
             if self._on_commit is not None:
-                self._on_commit(version, (v for p in group for v in p.rows.purchased), len(ids),
-                                time.perf_counter() - started)
+                purchased = sum(sum(p.rows.purchased) for p in group)  # C loops, not Python
+                self._on_commit(version, len(ids), purchased, time.perf_counter() - started)
             start = 0
             for pending in group:
                 if not pending.future.done():
