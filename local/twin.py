@@ -85,14 +85,49 @@ def free_port() -> int:
 # --- processes -----------------------------------------------------------------------------------
 
 
+def process_stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name: state, parent, ...; None where unreadable."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def pid_alive(pid: int) -> bool:
+    """The process runs. A zombie does not: killed, it answers signal 0 until its parent reaps
+    it, and on a host whose init does not reap at once a crashed postmaster lingers so."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    stat = process_stat(pid)
+    return stat is None or stat[0] not in ("Z", "X")
+
+
+def process_name(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
+def processes_in(folder: Path) -> list[int]:
+    """Running processes whose working folder is `folder` (a server's backends are so)."""
+    target = str(folder.resolve())
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, ValueError):
+            if os.readlink(entry / "cwd") == target and pid_alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
+def postgres_pid(lock_file: Path) -> int | None:
+    """The PID in a PostgreSQL lock file, if a postgres process runs under it."""
+    pid = read_pid(lock_file)
+    return pid if pid is not None and process_name(pid) in ("postgres", None) else None
 
 
 def read_pid(path: Path) -> int | None:
@@ -128,12 +163,10 @@ def stop_pid(pid: int, timeout: float = 15.0) -> None:
 def process_tree(root: int) -> list[int]:
     """`root` and all its descendants, from /proc (for CPU accounting and crash tests)."""
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(stat.parent.name))
+    for entry in Path("/proc").glob("[0-9]*"):
+        stat = process_stat(int(entry.name))
+        if stat is not None:
+            children.setdefault(int(stat[1]), []).append(int(entry.name))
     tree, pending = [], [root]
     while pending:
         pid = pending.pop()
@@ -218,8 +251,33 @@ class Postgres:
     def log_file(self) -> Path:
         return self.state_dir / "postgres.log"
 
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "postmaster.pid"
+
     def pid(self) -> int | None:
-        return read_pid(self.data_dir / "postmaster.pid")
+        """The running postmaster: postmaster.pid names a live postgres process (not a zombie,
+        not another program that was given the PID after a crash)."""
+        return postgres_pid(self.pid_file)
+
+    def remove_stale_lock_files(self) -> None:
+        """After a crash postmaster.pid and the socket's lock file outlive the server, and
+        PostgreSQL refuses to start while the PID in them answers signal 0, which a zombie
+        postmaster does. Removed only once no process of the old server works in the data
+        folder (its backends end on their own when the postmaster dies), so that two servers
+        never share it."""
+        locks = [self.pid_file, self.state_dir / f".s.PGSQL.{self.port}.lock"]
+        stale = [lock for lock in locks if lock.exists() and postgres_pid(lock) is None]
+        if not stale:
+            return
+        deadline = time.monotonic() + 10
+        while (left := processes_in(self.data_dir)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if left:
+            raise TwinError(f"PostgreSQL's lock files are stale but processes {left} still "
+                            f"run in {self.data_dir}; stop them first")
+        for lock in stale:
+            lock.unlink(missing_ok=True)
 
     def _run(self, *args: str, env: dict[str, str] | None = None) -> None:
         result = subprocess.run(
@@ -261,6 +319,7 @@ class Postgres:
         if fresh:
             self.initdb()
         if self.pid() is None:
+            self.remove_stale_lock_files()
             # Durability stays PostgreSQL's default: fsync, synchronous_commit and
             # full_page_writes on (the fault tests assert it).
             options = (
