@@ -4,13 +4,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 COMPOSE ?= docker compose
 
-.PHONY: help venv local local-down local-status evaluate up down logs test lint bench clean
+.PHONY: help venv env local local-down local-status evaluate build up down start stop remove \
+	logs exec tools test lint bench clean
 
 help:
 	@echo "make local       start the local twin (PostgreSQL, API, nginx) on 8080/8443"
 	@echo "make local-down  stop it"
 	@echo "make evaluate    train from the twin's database and print the workshop's accuracy"
-	@echo "make up/down/logs  the same three services with docker compose"
+	@echo "make env         create .env, .env_db, .env_db_owner, .env_db_app with generated secrets"
+	@echo "make build       build the images        make up      build and start (docker compose)"
+	@echo "make start/stop  start/stop the containers   make down  stop and remove them (data kept)"
+	@echo "make remove      remove containers AND volumes (the database, certificates)"
+	@echo "make logs        follow the logs         make exec    a shell in an api container"
 	@echo "make test        run every test tier (unit, integration, e2e, browser)"
 	@echo "make lint        ruff and mypy"
 	@echo "make bench       benchmark /predict through nginx (writes bench/results/)"
@@ -22,8 +27,7 @@ ENSURE_PACKAGES := $(PYTHON) scripts/ensure_system_packages.py
 # compiles the bytecode at install, even where PYTHONDONTWRITEBYTECODE is set (uv would skip
 # it, and every start of the API would compile sklearn and pandas again).
 UV_PIN := uv==0.13.9
-UV_INSTALL := env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/uv pip install -q --compile-bytecode \
-	--python $(PY)
+UV_INSTALL := env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/uv pip install -q --compile-bytecode
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
@@ -31,40 +35,73 @@ $(RUNTIME): api/requirements.txt api/pyproject.toml
 	@$(ENSURE_PACKAGES) base
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	test -x $(VENV)/bin/uv || $(PY) -m pip install -q --disable-pip-version-check $(UV_PIN)
-	$(UV_INSTALL) -e api
+	$(UV_INSTALL) --python $(PY) -e api
 	@touch $@
 
 $(DEV): $(RUNTIME) requirements-dev.txt
-	$(UV_INSTALL) -e api -r requirements-dev.txt
+	$(UV_INSTALL) --python $(PY) -e api -r requirements-dev.txt
 	@touch $@
 
 venv: $(DEV)
 
+# checkov pins packaging<24 (pytest needs 24+), so it gets an environment of its own.
+TOOLS_VENV ?= .venv-tools
+$(TOOLS_VENV)/bin/checkov: requirements-tools.txt | $(RUNTIME)
+	$(PYTHON) -m venv --without-pip $(TOOLS_VENV)
+	$(UV_INSTALL) --python $(TOOLS_VENV)/bin/python -r requirements-tools.txt
+	@touch $@
+
+tools: $(TOOLS_VENV)/bin/checkov
+
+# Needs only python3: Docker users need no virtualenv.
+env:
+	$(PYTHON) -m local.twin env
+
 local: $(RUNTIME)
 	@$(ENSURE_PACKAGES) local
-	$(PY) local/twin.py up
+	$(PY) -m local.twin up
 
 local-down: $(RUNTIME)
-	$(PY) local/twin.py down
+	$(PY) -m local.twin down
 
 local-status: $(RUNTIME)
-	$(PY) local/twin.py status
+	$(PY) -m local.twin status
 
 # The workshop's result, trained from the twin's database: "Accuracy: 89.0%".
 evaluate: $(RUNTIME)
-	$(PY) local/twin.py run -- python -m app evaluate
+	$(PY) -m local.twin run -- python -m app evaluate
 
-up:
-	@test -f .env -a -f .env_db || { echo "create .env and .env_db from the *.example files first (or run make local once)"; exit 1; }
-	$(COMPOSE) up -d --build
+ENV_FILES := .env .env_db .env_db_owner .env_db_app
+
+$(ENV_FILES):
+	@echo "missing $@: run 'make env' (generated secrets) or copy $@.example and edit it"; exit 1
+
+build:
+	$(COMPOSE) build
+
+# --wait: returns when every service is healthy (and migrate has exited 0), else fails.
+up: $(ENV_FILES)
+	$(COMPOSE) up -d --build --wait
+
+start:
+	$(COMPOSE) start
+
+stop:
+	$(COMPOSE) stop
 
 down:
 	$(COMPOSE) down
 
+remove:
+	$(COMPOSE) down --volumes --remove-orphans
+
 logs:
 	$(COMPOSE) logs -f
 
-test: $(DEV)
+exec:
+	$(COMPOSE) exec api sh
+
+test: $(DEV) tools
 	@$(ENSURE_PACKAGES) local test
 	$(PY) -m pytest
 

@@ -17,7 +17,7 @@ import signal
 import time
 from pathlib import Path
 
-from local.twin import process_tree
+from local.twin.processes import process_tree
 from tests.conftest import running_twin
 
 PR_SET_CHILD_SUBREAPER = 36

@@ -29,6 +29,8 @@ SHELL_BUILTINS = frozenset({
     "read", "trap", "true", "false", "shift", "return", "local", "if", "then", "else", "elif",
     "fi", "for", "do", "done", "while", "until", "case", "esac",
 })
+# What takes a command list: subprocess's functions and the code's own wrappers of them.
+RUNNERS = frozenset({"run", "Popen", "check_output", "check_call", "call", "first_line"})
 WORD = re.compile(r"^[A-Za-z][\w.+-]*$")
 
 
@@ -66,10 +68,17 @@ def loop_constants(tree: ast.AST) -> dict[str, list[str]]:
     return values
 
 
+def callee(call: ast.Call) -> str | None:
+    """The called function's own name: `run` for subprocess.run, `which` for shutil.which."""
+    if isinstance(call.func, ast.Attribute):
+        return call.func.attr
+    return call.func.id if isinstance(call.func, ast.Name) else None
+
+
 def command_list(node: ast.AST) -> ast.expr | None:
-    """A command list given to a call (subprocess.run, Popen, helpers), returned as a prefix
+    """A command list given to a runner (subprocess.run, Popen, helpers), returned as a prefix
     (["runuser", "-u", "postgres", "--"]) or kept in a `command` variable."""
-    if isinstance(node, ast.Call) and node.args:
+    if isinstance(node, ast.Call) and node.args and callee(node) in RUNNERS:
         return node.args[0]
     if isinstance(node, ast.Return):
         return node.value
@@ -84,9 +93,7 @@ def python_programs(tree: ast.AST) -> Iterator[str]:
     loops = loop_constants(tree)
     for node in ast.walk(tree):
         # shutil.which("nginx"), which(tool) over a literal tuple
-        if isinstance(node, ast.Call) and node.args and (
-                getattr(node.func, "attr", None) == "which"
-                or getattr(node.func, "id", None) == "which"):
+        if isinstance(node, ast.Call) and node.args and callee(node) == "which":
             argument = node.args[0]
             if isinstance(argument, ast.Name):
                 yield from loops.get(argument.id, [])
@@ -97,8 +104,9 @@ def python_programs(tree: ast.AST) -> Iterator[str]:
         if isinstance(candidate, ast.List) and (word := first_word(candidate)):
             yield word
         # a server binary from a bin folder: self.bin_dir / "initdb", called with *args
+        # (not a virtualenv's: ROOT / ".venv-tools" / "bin" / "checkov" is pip's to install)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) \
-                and "bin" in ast.unparse(node.left).lower() \
+                and "bin" in (folder := ast.unparse(node.left).lower()) and "venv" not in folder \
                 and (word := command_word(node.right)) is not None:
             yield word
 

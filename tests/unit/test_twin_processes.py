@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from local.twin import Postgres, pid_alive, process_stat
+from local.twin.db import Postgres
+from local.twin.processes import pid_alive, process_stat
 
 
 def test_a_zombie_is_not_running() -> None:
