@@ -22,20 +22,20 @@ help:
 
 # The Debian packages each command needs (system-packages.txt), installed only when missing.
 ENSURE_PACKAGES := $(PYTHON) scripts/ensure_system_packages.py
-# The virtualenv in two layers: the API package (what `make local` runs), then the tests' and
-# linters' tools. uv installs them, one resolver run per layer, faster than pip. Like pip, it
-# compiles the bytecode at install, even where PYTHONDONTWRITEBYTECODE is set (uv would skip
-# it, and every start of the API would compile sklearn and pandas again).
+# The virtualenv in two layers: the API package and the twin's needs (what `make local` runs),
+# then the tests' and linters' tools. uv installs them, one resolver run per layer, several
+# times faster than pip. Like pip, it compiles the bytecode at install, even where
+# PYTHONDONTWRITEBYTECODE is set (else every start of the API would compile sklearn again).
 UV_PIN := uv==0.13.9
 UV_INSTALL := env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/uv pip install -q --compile-bytecode
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-$(RUNTIME): api/requirements.txt api/pyproject.toml
+$(RUNTIME): api/requirements.txt api/pyproject.toml requirements-local.txt
 	@$(ENSURE_PACKAGES) base
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	test -x $(VENV)/bin/uv || $(PY) -m pip install -q --disable-pip-version-check $(UV_PIN)
-	$(UV_INSTALL) --python $(PY) -e api
+	$(UV_INSTALL) --python $(PY) -e api -r requirements-local.txt
 	@touch $@
 
 $(DEV): $(RUNTIME) requirements-dev.txt
