@@ -24,19 +24,35 @@ help:
 	@echo "make lint        ruff and mypy"
 	@echo "make bench       benchmark /predict through nginx (writes bench/results/)"
 
-$(PY): api/requirements.txt api/pyproject.toml requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e api -r requirements-dev.txt
-	@touch $(PY)
+# The Debian packages each command needs (system-packages.txt), installed only when missing.
+ENSURE_PACKAGES := $(PYTHON) scripts/ensure_system_packages.py
+# The virtualenv in two layers: the API package and the twin's needs (what `make local` runs),
+# then the tests' and linters' tools. uv installs them, one resolver run per layer, several
+# times faster than pip. Like pip, it compiles the bytecode at install, even where
+# PYTHONDONTWRITEBYTECODE is set (else every start of the API would compile sklearn again).
+UV_PIN := uv==0.13.9
+UV_INSTALL := env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/uv pip install -q --compile-bytecode
+RUNTIME := $(VENV)/.runtime-installed
+DEV := $(VENV)/.dev-installed
 
-venv: $(PY)
+$(RUNTIME): api/requirements.txt api/pyproject.toml requirements-local.txt
+	@$(ENSURE_PACKAGES) base
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(VENV)/bin/uv || $(PY) -m pip install -q --disable-pip-version-check $(UV_PIN)
+	$(UV_INSTALL) --python $(PY) -e api -r requirements-local.txt
+	@touch $@
+
+$(DEV): $(RUNTIME) requirements-dev.txt
+	$(UV_INSTALL) --python $(PY) -e api -r requirements-dev.txt
+	@touch $@
+
+venv: $(DEV)
 
 # checkov pins packaging<24 (pytest needs 24+), so it gets an environment of its own.
 TOOLS_VENV ?= .venv-tools
-$(TOOLS_VENV)/bin/checkov: requirements-tools.txt
-	$(PYTHON) -m venv $(TOOLS_VENV)
-	$(TOOLS_VENV)/bin/pip install -q -r requirements-tools.txt
+$(TOOLS_VENV)/bin/checkov: requirements-tools.txt | $(RUNTIME)
+	$(PYTHON) -m venv --without-pip $(TOOLS_VENV)
+	$(UV_INSTALL) --python $(TOOLS_VENV)/bin/python -r requirements-tools.txt
 	@touch $@
 
 tools: $(TOOLS_VENV)/bin/checkov
@@ -45,17 +61,18 @@ tools: $(TOOLS_VENV)/bin/checkov
 env:
 	$(PYTHON) -m local.twin env
 
-local: $(PY)
+local: $(RUNTIME)
+	@$(ENSURE_PACKAGES) local
 	$(PY) -m local.twin up
 
-local-down: $(PY)
+local-down: $(RUNTIME)
 	$(PY) -m local.twin down
 
-local-status: $(PY)
+local-status: $(RUNTIME)
 	$(PY) -m local.twin status
 
 # The workshop's result, trained from the twin's database: "Accuracy: 89.0%".
-evaluate: $(PY)
+evaluate: $(RUNTIME)
 	$(PY) -m local.twin run -- python -m app evaluate
 
 ENV_FILES := .env .env_db .env_db_owner .env_db_app
@@ -88,14 +105,16 @@ logs:
 exec:
 	$(COMPOSE) exec api sh
 
-test: $(PY) tools
+test: $(DEV) tools
+	@$(ENSURE_PACKAGES) local test
 	$(PY) -m pytest
 
-lint: $(PY)
+lint: $(DEV)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-bench: $(PY)
+bench: $(DEV)
+	@$(ENSURE_PACKAGES) local bench
 	$(PY) bench/run.py
 
 clean: local-down

@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +18,16 @@ from local.twin.processes import (
     in_netns,
     kill_tree,
     make_traversable,
+    process_name,
+    processes_in,
     read_pid,
 )
+
+
+def postgres_pid(lock_file: Path) -> int | None:
+    """The PID in a PostgreSQL lock file, if a postgres process runs under it."""
+    pid = read_pid(lock_file)
+    return pid if pid is not None and process_name(pid) in ("postgres", None) else None
 
 
 def postgres_bin_dir() -> Path:
@@ -52,8 +61,33 @@ class Postgres:
     def log_file(self) -> Path:
         return self.state_dir / "postgres.log"
 
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "postmaster.pid"
+
     def pid(self) -> int | None:
-        return read_pid(self.data_dir / "postmaster.pid")
+        """The running postmaster: postmaster.pid names a live postgres process (not a zombie,
+        not another program that was given the PID after a crash)."""
+        return postgres_pid(self.pid_file)
+
+    def remove_stale_lock_files(self) -> None:
+        """After a crash postmaster.pid and the socket's lock file outlive the server, and
+        PostgreSQL refuses to start while the PID in them answers signal 0, which a zombie
+        postmaster does. Removed only once no process of the old server works in the data
+        folder (its backends end on their own when the postmaster dies), so that two servers
+        never share it."""
+        locks = [self.pid_file, self.state_dir / f".s.PGSQL.{self.port}.lock"]
+        stale = [lock for lock in locks if lock.exists() and postgres_pid(lock) is None]
+        if not stale:
+            return
+        deadline = time.monotonic() + 10
+        while (left := processes_in(self.data_dir)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if left:
+            raise TwinError(f"PostgreSQL's lock files are stale but processes {left} still "
+                            f"run in {self.data_dir}; stop them first")
+        for lock in stale:
+            lock.unlink(missing_ok=True)
 
     def _run(self, *args: str, env: dict[str, str] | None = None) -> None:
         result = subprocess.run(
@@ -95,6 +129,7 @@ class Postgres:
         if fresh:
             self.initdb()
         if self.pid() is None:
+            self.remove_stale_lock_files()
             # Durability stays PostgreSQL's default: fsync, synchronous_commit and
             # full_page_writes on (the fault tests assert it).
             options = (

@@ -37,14 +37,43 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def process_stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name: state, parent, ...; None where unreadable."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def pid_alive(pid: int) -> bool:
+    """The process runs. A zombie does not: killed, it answers signal 0 until its parent reaps
+    it, and on a host whose init does not reap at once a crashed postmaster lingers so."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    stat = process_stat(pid)
+    return stat is None or stat[0] not in ("Z", "X")
+
+
+def process_name(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
+def processes_in(folder: Path) -> list[int]:
+    """Running processes whose working folder is `folder` (a server's backends are so)."""
+    target = str(folder.resolve())
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, ValueError):
+            if os.readlink(entry / "cwd") == target and pid_alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
 
 
 def read_pid(path: Path) -> int | None:
@@ -90,12 +119,10 @@ def kill_tree(root: int) -> None:
 def process_tree(root: int) -> list[int]:
     """`root` and all its descendants, from /proc (for CPU accounting and crash tests)."""
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(stat.parent.name))
+    for entry in Path("/proc").glob("[0-9]*"):
+        stat = process_stat(int(entry.name))
+        if stat is not None:
+            children.setdefault(int(stat[1]), []).append(int(entry.name))
     tree, pending = [], [root]
     while pending:
         pid = pending.pop()
