@@ -1,13 +1,15 @@
-"""Operator commands, run as the database owner: migrate, seed, train, evaluate, prestart.
+"""Operator commands, run as the database owner: migrate, seed, train, evaluate, report, prestart.
 
     python -m app evaluate      # prints the workshop's two lines
     python -m app prestart      # what the container runs before gunicorn
+    python -m app train --features age,salary,gender
+    python -m app report --out DIR
 """
 
 import argparse
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session
 from app import dataset, registry
 from app.config import Settings, get_settings
 from app.db import make_engine
+from app.features import DEFAULT_FEATURES, FEATURES
 from app.models import ModelVersion
 
 log = logging.getLogger("app.cli")
@@ -55,19 +58,21 @@ def seed(connection: Connection, csv_path: Path) -> int:
     return added
 
 
-def train(connection: Connection) -> ModelVersion:
+def train(connection: Connection,
+          feature_names: Sequence[str] = DEFAULT_FEATURES) -> ModelVersion:
     """Train from the rows in PostgreSQL (not from the CSV) and store a new version."""
     from app import ml  # sklearn is imported only when there is training to do
 
+    features = FEATURES.select(feature_names)
     with Session(bind=connection, expire_on_commit=False) as session, session.begin():
         rows = dataset.labelled_rows(session)
         if not rows:
             raise dataset.DatasetError("the data set table is empty; run the seed step first")
-        trained = ml.train(rows)
+        trained = ml.train(rows, features)
         pipeline = ml.dump_pipeline(trained.pipeline)
         version = registry.store(session, ml.ALGORITHM, trained, pipeline)
-    log.info("trained model version %d: accuracy %.3f", version.version,
-             version.metrics["accuracy"])
+    log.info("trained model version %d on %s: accuracy %.3f", version.version,
+             ", ".join(version.features), version.metrics["accuracy"])
     return version
 
 
@@ -76,7 +81,7 @@ def evaluate(connection: Connection) -> None:
     from app import ml
 
     with Session(bind=connection) as session:
-        trained = ml.train(dataset.labelled_rows(session))
+        trained = ml.train(dataset.labelled_rows(session), FEATURES.select(DEFAULT_FEATURES))
     print(f"Model: {ml.ALGORITHM}")
     print(f"Accuracy: {trained.metrics['accuracy'] * 100:.1f}%")
 
@@ -106,9 +111,32 @@ def build_parser() -> argparse.ArgumentParser:
                           ("prestart", "migrate, seed and train if no model exists")):
         sub = commands.add_parser(name, help=purpose)
         sub.add_argument("--csv", type=Path, default=dataset.default_csv_path())
-    commands.add_parser("train", help="train from the database and store a new model version")
+    train_command = commands.add_parser(
+        "train", help="train from the database and store a new model version")
+    train_command.add_argument(
+        "--features", type=feature_list, default=DEFAULT_FEATURES,
+        help=f"comma-separated inputs, from: {', '.join(FEATURES.names)} "
+             f"(default {','.join(DEFAULT_FEATURES)})")
     commands.add_parser("evaluate", help="train from the database and print the accuracy")
+    report_command = commands.add_parser(
+        "report", help="write the newest version's decision boundary and confusion matrix "
+                       "as PNG files")
+    report_command.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
     return parser
+
+
+def feature_list(text: str) -> tuple[str, ...]:
+    try:
+        return tuple(f.name for f in FEATURES.select(text.split(",")))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def report(connection: Connection, out: Path) -> None:
+    from app import report as plots  # matplotlib and sklearn: only for this command
+
+    for path in plots.write(connection, out):
+        print(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "seed":
                 seed(connection, args.csv)
             elif args.command == "train":
-                train(connection)
+                train(connection, args.features)
+            elif args.command == "report":
+                report(connection, args.out)
             elif args.command == "prestart":
                 prestart(connection, args.csv, settings.app_db_user)
             else:

@@ -24,7 +24,8 @@ def accuracy(
     # (and an outage shows as a 503 here as it does on /predict).
     with Session(services.engine) as session:
         stored = session.execute(
-            select(ModelVersion.algorithm, ModelVersion.metrics, ModelVersion.trained_at).where(
+            select(ModelVersion.algorithm, ModelVersion.metrics, ModelVersion.trained_at,
+                   ModelVersion.features).where(
                 ModelVersion.version == model.version
             )
         ).one()
@@ -37,5 +38,6 @@ def accuracy(
         n_train=metrics["n_train"],
         n_test=metrics["n_test"],
         model_version=model.version,
+        features=stored.features,
         trained_at=stored.trained_at,
     )

@@ -1,13 +1,14 @@
 """POST /predict and /predict/batch: score from the loaded model, commit the log, then answer."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
-import numpy as np
 import orjson
 from fastapi import APIRouter, Depends
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from app.features import FEATURES
 from app.prediction_log import LogRows
 from app.registry import ServedModel
 from app.schemas import (
@@ -33,16 +34,23 @@ async def served_model(services: Annotated[Services, Depends(get_services)]) -> 
     return model if model is not None else await run_in_threadpool(services.models.get)
 
 
-def score(model: ServedModel, features: np.ndarray) -> LogRows:
-    """Score an (n, 2) array of [age, salary] in one vectorised call."""
-    purchased, probability = model.scorer.score(features)
+def score(model: ServedModel, inputs: dict[str, list[Any]], n_rows: int) -> LogRows:
+    """Score the inputs (column by column) in one vectorised call."""
+    purchased, probability = model.scorer.score(inputs, n_rows)
     return LogRows(
-        ages=features[:, 0].tolist(),
-        salaries=features[:, 1].tolist(),
+        inputs=inputs,
         purchased=purchased.tolist(),
         probabilities=probability.tolist(),
         model_version=model.version,
     )
+
+
+def missing_input(model: ServedModel, name: str, location: tuple[str | int, ...]
+                  ) -> RequestValidationError:
+    return RequestValidationError([{
+        "type": "missing", "loc": ("body", *location, name),
+        "msg": f"Field required: model version {model.version} uses {name}",
+    }])
 
 
 def json_response(content: object) -> Response:
@@ -59,7 +67,15 @@ async def predict(
     model: Annotated[ServedModel, Depends(served_model)],
 ) -> Response:
     """Will this person buy? The answer is sent only after its log row is committed."""
-    rows = score(model, np.array([[body.age, body.salary]], dtype=np.float64))
+    inputs = {}
+    for name in FEATURES.names:
+        value = getattr(body, name)
+        if value is not None:
+            inputs[name] = [value]
+    for name in model.feature_names:
+        if name not in inputs:
+            raise missing_input(model, name, ())
+    rows = score(model, inputs, 1)
     [prediction_id] = await services.prediction_log.write(rows)
     return json_response({
         "purchased": rows.purchased[0],
@@ -76,8 +92,19 @@ async def predict_batch(
     model: Annotated[ServedModel, Depends(served_model)],
 ) -> Response:
     """Up to 10,000 rows in one call, one log row each, all committed before the answer."""
-    features = np.array([(row["age"], row["salary"]) for row in body.rows], dtype=np.float64)
-    rows = score(model, features)
+    given, used = body.rows, model.feature_names
+    inputs = {}
+    for feature in FEATURES:
+        name = feature.name
+        if feature.core:
+            inputs[name] = [row[name] for row in given]
+            continue
+        column = [row.get(name) for row in given]
+        if name in used and None in column:
+            raise missing_input(model, name, ("rows", column.index(None)))
+        if name in used or any(value is not None for value in column):
+            inputs[name] = column
+    rows = score(model, inputs, len(given))
     ids = await services.prediction_log.write(rows)
     return json_response({
         "model_version": rows.model_version,

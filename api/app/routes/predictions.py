@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Prediction
+from app.models import predictions
 from app.schemas import ErrorResponse, LoggedPrediction
 from app.services import Services, get_services
 
@@ -23,5 +23,6 @@ def recent_predictions(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[LoggedPrediction]:
     with Session(services.engine) as session:
-        rows = session.scalars(select(Prediction).order_by(Prediction.id.desc()).limit(limit))
-        return [LoggedPrediction.model_validate(row, from_attributes=True) for row in rows]
+        rows = session.execute(
+            select(predictions).order_by(predictions.c.id.desc()).limit(limit))
+        return [LoggedPrediction.model_validate(row._mapping) for row in rows]
