@@ -4,13 +4,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 COMPOSE ?= docker compose
 
-.PHONY: help venv local local-down local-status evaluate up down logs test lint bench clean
+.PHONY: help venv env local local-down local-status evaluate build up down start stop remove \
+	logs exec tools test lint bench clean
 
 help:
 	@echo "make local       start the local twin (PostgreSQL, API, nginx) on 8080/8443"
 	@echo "make local-down  stop it"
 	@echo "make evaluate    train from the twin's database and print the workshop's accuracy"
-	@echo "make up/down/logs  the same three services with docker compose"
+	@echo "make env         create .env, .env_db, .env_db_owner, .env_db_app with generated secrets"
+	@echo "make build       build the images        make up      build and start (docker compose)"
+	@echo "make start/stop  start/stop the containers   make down  stop and remove them (data kept)"
+	@echo "make remove      remove containers AND volumes (the database, certificates)"
+	@echo "make logs        follow the logs         make exec    a shell in an api container"
 	@echo "make test        run every test tier (unit, integration, e2e, browser)"
 	@echo "make lint        ruff and mypy"
 	@echo "make bench       benchmark /predict through nginx (writes bench/results/)"
@@ -23,30 +28,63 @@ $(PY): api/requirements.txt api/pyproject.toml requirements-dev.txt
 
 venv: $(PY)
 
+# checkov pins packaging<24 (pytest needs 24+), so it gets an environment of its own.
+TOOLS_VENV ?= .venv-tools
+$(TOOLS_VENV)/bin/checkov: requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install -q -r requirements-tools.txt
+	@touch $@
+
+tools: $(TOOLS_VENV)/bin/checkov
+
+# Needs only python3: Docker users need no virtualenv.
+env:
+	$(PYTHON) -m local.twin env
+
 local: $(PY)
-	$(PY) local/twin.py up
+	$(PY) -m local.twin up
 
 local-down: $(PY)
-	$(PY) local/twin.py down
+	$(PY) -m local.twin down
 
 local-status: $(PY)
-	$(PY) local/twin.py status
+	$(PY) -m local.twin status
 
 # The workshop's result, trained from the twin's database: "Accuracy: 89.0%".
 evaluate: $(PY)
-	$(PY) local/twin.py run -- python -m app evaluate
+	$(PY) -m local.twin run -- python -m app evaluate
 
-up:
-	@test -f .env -a -f .env_db || { echo "create .env and .env_db from the *.example files first (or run make local once)"; exit 1; }
-	$(COMPOSE) up -d --build
+ENV_FILES := .env .env_db .env_db_owner .env_db_app
+
+$(ENV_FILES):
+	@echo "missing $@: run 'make env' (generated secrets) or copy $@.example and edit it"; exit 1
+
+build:
+	$(COMPOSE) build
+
+# --wait: returns when every service is healthy (and migrate has exited 0), else fails.
+up: $(ENV_FILES)
+	$(COMPOSE) up -d --build --wait
+
+start:
+	$(COMPOSE) start
+
+stop:
+	$(COMPOSE) stop
 
 down:
 	$(COMPOSE) down
 
+remove:
+	$(COMPOSE) down --volumes --remove-orphans
+
 logs:
 	$(COMPOSE) logs -f
 
-test: $(PY)
+exec:
+	$(COMPOSE) exec api sh
+
+test: $(PY) tools
 	$(PY) -m pytest
 
 lint: $(PY)

@@ -34,11 +34,11 @@ from local.twin import (  # noqa: E402
     Ports,
     Stack,
     TwinError,
-    postgres_bin_dir,
     process_tree,
     stop_pid,
     wait_http,
 )
+from local.twin.db import postgres_bin_dir  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 CONNECTIONS = 16
@@ -79,7 +79,7 @@ def cpu_seconds(roots: list[int]) -> float:
 
 
 def stack_pids(stack: Stack) -> list[int]:
-    return [pid for pid in (stack.postgres.pid(), stack.api.pid(), stack.nginx.pid()) if pid]
+    return [pid for pid in (stack.postgres.pid(), *stack.api.pids(), stack.nginx.pid()) if pid]
 
 
 # --- load -----------------------------------------------------------------------------------------
@@ -112,7 +112,8 @@ def wrk(url: str, seconds: int, mode: str, bodies: Path) -> dict[str, Any]:
         raise TwinError("wrk not found: apt-get install wrk")
     result = subprocess.run(
         [wrk_binary, "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "5s",
-         "-s", str(ROOT / "bench" / "wrk.lua"), url],
+         # nginx serves its configured name only (the twin's: localhost).
+         "-H", "Host: localhost", "-s", str(ROOT / "bench" / "wrk.lua"), url],
         env={**os.environ, "WRK_MODE": mode, "WRK_BODIES": str(bodies)},
         capture_output=True, text=True, check=True,
     )
@@ -196,7 +197,7 @@ def cold_start() -> dict[str, float]:
             started = time.perf_counter()
             stack.up()
             wait_http(f"https://127.0.0.1:{stack.ports.https}/readyz", 30,
-                      stack.nginx.ssl_context())
+                      stack.nginx.ssl_context(), host=stack.nginx.server_name)
             timings[label] = time.perf_counter() - started
             stack.down()
         print(f"  cold start to /readyz: {timings['first_start_s']:.2f} s on an empty data "
@@ -214,7 +215,8 @@ def start_naive_api(stack: Stack) -> subprocess.Popen[bytes]:
     log = (stack.state_dir / "naive-api.log").open("ab")
     process = subprocess.Popen(
         ["gunicorn", "-c", "gunicorn.conf.py", "bench.naive_app:create_app()"],
-        cwd=ROOT / "api", env={**os.environ, **stack.env, "PATH": path, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT / "api",
+        env={**os.environ, **stack.service_env("api"), "PATH": path, "PYTHONPATH": str(ROOT)},
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     wait_http(f"http://127.0.0.1:{stack.ports.api}/readyz", 60)

@@ -2,7 +2,7 @@
 (PostgreSQL, gunicorn, nginx) for the end-to-end and browser tiers.
 
 Every server is started by the suite itself, in a temporary folder, on free loopback ports,
-with the same code `make local` uses (local/twin.py). A missing binary fails with the
+with the same code `make local` uses (the local.twin package). A missing binary fails with the
 twin's message naming the package; nothing is skipped.
 """
 
@@ -31,15 +31,16 @@ def make_state_dir(prefix: str) -> Path:
 
 
 class Database:
-    """A real PostgreSQL server plus the settings the API would use to reach it."""
+    """A real PostgreSQL server plus the settings the migrate service would use to reach it
+    (the owner's and the app role's credentials)."""
 
     def __init__(self, prefix: str) -> None:
         self.state_dir = make_state_dir(prefix)
         port = free_port()
-        self.env = service_env(self.state_dir, {
+        self.env = service_env("migrate", self.state_dir, {
             "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(port),
             "DB_CONNECT_TIMEOUT_S": "2", "DB_STATEMENT_TIMEOUT_MS": "2000"})
-        self.server = Postgres(self.state_dir, port, self.env)
+        self.server = Postgres(self.state_dir, port, service_env("db", self.state_dir, {}))
 
     def settings(self) -> Settings:
         return Settings.model_validate({key.lower(): value for key, value in self.env.items()})
@@ -90,21 +91,23 @@ def owner_engine(prepared_database: Database) -> Iterator[Engine]:
 
 
 @contextmanager
-def running_twin(name: str, predict_rate: str, predict_burst: int,
+def running_twin(name: str, predict_rate: str, predict_burst: int, api_replicas: int = 1,
                  **extra_env: str) -> Iterator[Stack]:
     """The whole local twin, as `make local` starts it, on free ports; its logs are kept in
     artifacts/logs/ afterwards."""
     state_dir = make_state_dir(name)
     twin = Stack(state_dir, state_dir, Ports.free(),
                  extra_env={"DB_CONNECT_TIMEOUT_S": "2", "DB_STATEMENT_TIMEOUT_MS": "2000",
-                            **extra_env})
+                            **extra_env}, api_replicas=api_replicas)
     twin.nginx.predict_rate, twin.nginx.predict_burst = predict_rate, predict_burst
     try:
         twin.up()
         yield twin
     finally:
         twin.down()
-        for log in ("api.log", "postgres.log", "nginx/error.log"):
+        logs = ["postgres.log", "migrate.log", "nginx/error.log",
+                *(f"api-{r}.log" for r in range(1, api_replicas + 1))]
+        for log in logs:
             if (state_dir / log).exists():
                 (ARTIFACTS / "logs").mkdir(parents=True, exist_ok=True)
                 shutil.copy(state_dir / log,

@@ -17,10 +17,11 @@ from alembic import command
 from alembic.config import Config
 from pydantic import ValidationError
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app import dataset, registry
-from app.config import Settings, get_settings
+from app.config import OwnerCredentialsMissingError, Settings, get_settings
 from app.db import make_engine
 from app.features import DEFAULT_FEATURES, FEATURES
 from app.models import ModelVersion
@@ -166,7 +167,24 @@ def main(argv: list[str] | None = None) -> int:
                 prestart(connection, args.csv, settings.app_db_user)
             else:
                 evaluate(connection)
-    except dataset.DatasetError as error:
+    except (dataset.DatasetError, OwnerCredentialsMissingError) as error:
         log.error("%s", error)
         return 1
+    except OperationalError as error:
+        log.error("%s", explain_connection_error(error, settings))
+        return 1
     return 0
+
+
+def explain_connection_error(error: OperationalError, settings: Settings) -> str:
+    """The database's own words, plus the one cause users cannot guess from them."""
+    message = str(error.orig).strip()
+    if "password authentication failed" in message:
+        message += (
+            f"\n  The database was initialised with other passwords: the postgres image applies "
+            f"{settings.db_owner_user!r}'s and {settings.app_db_user!r}'s passwords only on an "
+            "empty volume, so editing .env_db_owner or .env_db_app later changes nothing there. "
+            "Put the first passwords back, or change them in the database (ALTER ROLE ... "
+            "PASSWORD ...), or start over with `docker compose down -v` (deletes all data)."
+        )
+    return message

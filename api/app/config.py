@@ -1,7 +1,8 @@
 """Settings: the only place that reads the environment.
 
-The database names follow the official postgres image (POSTGRES_USER, POSTGRES_PASSWORD,
-POSTGRES_DB), so one `.env_db` file configures both the db container and the API.
+Three database roles, each in its own env file, so every process holds only what its job needs:
+the superuser (`.env_db`, the db container alone), the owner (`.env_db_owner`: migrations,
+seeding, training, operator commands) and the app role (`.env_db_app`: the web workers).
 """
 
 from functools import lru_cache
@@ -18,6 +19,10 @@ PLACEHOLDER_SECRETS = frozenset({"", "changeme", "password", "postgres", "secret
 ROLE_NAME_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
 
 
+class OwnerCredentialsMissingError(RuntimeError):
+    """An owner-only command ran where only the app role's credentials are (the API)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
 
@@ -27,12 +32,17 @@ class Settings(BaseSettings):
     postgres_host: str = "db"
     postgres_port: int = Field(default=5432, ge=1, le=65535)
     postgres_db: str = "social_ads"
-    # The owner: runs migrations, seeding and training (the prestart step), never serves requests.
-    postgres_user: str = Field(default="postgres", pattern=ROLE_NAME_PATTERN)
-    postgres_password: SecretStr
+    # The owner (not a superuser): migrations, seeding, training and the operator commands.
+    # The web workers are never given its password, so it is optional here.
+    db_owner_user: str = Field(default="social_ads", pattern=ROLE_NAME_PATTERN)
+    db_owner_password: SecretStr | None = None
     # The least-privilege role the web workers connect as.
     app_db_user: str = Field(default="social_ads_app", pattern=ROLE_NAME_PATTERN)
     app_db_password: SecretStr
+
+    # Threads per worker for sync routes (anyio's pool; its default of 40 per process would
+    # pass a container's pids_limit under load). Each one holds at most one pooled connection.
+    api_threads: int = Field(default=8, ge=1, le=64)
 
     # Bounded waits, so a dead or blackholed database yields a quick 503 instead of a hang.
     db_connect_timeout_s: int = Field(default=3, ge=1, le=60)
@@ -47,9 +57,9 @@ class Settings(BaseSettings):
     def refuse_placeholder_secrets(self) -> "Settings":
         if self.app_env == "development":
             return self
-        for name in ("postgres_password", "app_db_password"):
-            secret: SecretStr = getattr(self, name)
-            if secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+        for name in ("db_owner_password", "app_db_password"):
+            secret: SecretStr | None = getattr(self, name)
+            if secret is not None and secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError(
                     f"{name.upper()} is a placeholder; set a real secret "
                     "(or APP_ENV=development for a throwaway local setup)"
@@ -63,7 +73,7 @@ class Settings(BaseSettings):
 
     def database_url(self, *, as_owner: bool = False) -> URL:
         user, password = (
-            (self.postgres_user, self.postgres_password)
+            (self.db_owner_user, self.owner_password())
             if as_owner
             else (self.app_db_user, self.app_db_password)
         )
@@ -75,6 +85,16 @@ class Settings(BaseSettings):
             port=self.postgres_port,
             database=self.postgres_db,
         )
+
+
+    def owner_password(self) -> SecretStr:
+        if self.db_owner_password is None:
+            raise OwnerCredentialsMissingError(
+                "DB_OWNER_PASSWORD is not set: this command runs as the database owner. "
+                "With compose: docker compose run --rm migrate python -m app ...; "
+                "with the local twin: python -m local.twin run -- python -m app ..."
+            )
+        return self.db_owner_password
 
 
 class ServerSettings(BaseSettings):

@@ -5,6 +5,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
@@ -12,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from app import errors
 from app.config import Settings, get_settings
 from app.db import app_dsn, make_engine
-from app.middleware import ServerTimingMiddleware
+from app.middleware import HeadAsGetMiddleware, ServerTimingMiddleware
 from app.prediction_log import PredictionLog
 from app.routes import accuracy, health, model, predict, predictions
 from app.services import Services
@@ -25,6 +26,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A fixed thread count per worker, so the container's pids_limit can be computed.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         engine = make_engine(settings)
         prediction_log = PredictionLog(
             app_dsn(settings),
@@ -59,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=1024 * 1024,
     )
     app.add_middleware(ServerTimingMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)
     errors.install(app)
     for router in (predict.router, accuracy.router, model.router, predictions.router,
                    health.router):

@@ -1,4 +1,4 @@
-"""Server-Timing: how long the app took per response (devtools and the benchmark read it)."""
+"""ASGI middleware: Server-Timing on every response, HEAD answered as GET."""
 
 import time
 
@@ -23,3 +23,17 @@ class ServerTimingMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_timing)
+
+
+class HeadAsGetMiddleware:
+    """HEAD on a GET route answers like GET without the body (RFC 9110), as health checkers
+    and link checkers expect; FastAPI routes declare GET only. The server (uvicorn) sees the
+    original HEAD and sends no body, so the handler runs unchanged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)

@@ -120,4 +120,4 @@ def test_app_sessions_terminated_three_times(fault_stack: Stack) -> None:
 @pytest.fixture(autouse=True)
 def _service_ready_between_tests(fault_stack: Stack) -> None:
     wait_http(f"https://127.0.0.1:{fault_stack.ports.https}/readyz", 30,
-              fault_stack.nginx.ssl_context())
+              fault_stack.nginx.ssl_context(), host=fault_stack.nginx.server_name)

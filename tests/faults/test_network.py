@@ -2,13 +2,14 @@
 gives fast 503s, never a hang, and the service recovers."""
 
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from local.twin import Api, Nginx, Postgres
-from tests.conftest import make_state_dir
+from tests.conftest import ROOT, make_state_dir
 from tests.faults.conftest import require_root
 from tests.faults.topology import Topology, in_ns
 
@@ -106,3 +107,27 @@ def test_blackholed_database_fails_fast_and_recovers(
                            cafile(topology))
     print(f"recovered {time.monotonic() - removed_at:.2f} s after the rule was removed")
     assert after["status"] == 200, after
+
+
+def test_the_smoke_script_passes_against_the_topology(
+    topology: Topology, services: Services
+) -> None:
+    """scripts/smoke.py, as the GitHub Actions workflow runs it against Docker, run from the
+    topology's host against its published nginx; then a restart of every service."""
+    record = topology.state_dir / "smoke.json"
+    token = topology.services_env("api").get("API_TOKEN")
+    smoke = [sys.executable, str(ROOT / "scripts" / "smoke.py"), "--record", str(record),
+             "--address", topology.published_address, "--https-port", "8443",
+             "--http-port", "8080", "--cacert", cafile(topology), "--wait", "60",
+             *(["--token", token] if token else [])]
+    reach = ["--must-reach", topology.connect_command(
+                 "nginx", topology.address("api", "front"), 8000),
+             "--must-not-reach", topology.connect_command(
+                 "nginx", topology.address("db", "db"), 5432)]
+    before = in_ns(topology.ns("host"), *smoke, "check", *reach, timeout=180)
+    print(f"\nsmoke against the topology:\n{before.stdout}")
+    assert before.returncode == 0, before.stdout + before.stderr
+    topology.restart(*services)
+    after = in_ns(topology.ns("host"), *smoke, "after-restart", timeout=180)
+    print(f"after a restart of every service:\n{after.stdout}")
+    assert after.returncode == 0, after.stdout + after.stderr

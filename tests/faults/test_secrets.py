@@ -15,7 +15,8 @@ from tests.conftest import ROOT
 def test_passwords_appear_in_no_log_body_command_line_or_tracked_file(
     fault_stack: Stack,
 ) -> None:
-    secrets = {name: fault_stack.env[name] for name in ("POSTGRES_PASSWORD", "APP_DB_PASSWORD")}
+    secrets = {name: fault_stack.env[name]
+               for name in ("POSTGRES_PASSWORD", "DB_OWNER_PASSWORD", "APP_DB_PASSWORD")}
     bodies: list[str] = []
     with httpx.Client(base_url=fault_stack.https_url, verify=fault_stack.nginx.ssl_context(),
                       timeout=20) as client:
@@ -33,14 +34,15 @@ def test_passwords_appear_in_no_log_body_command_line_or_tracked_file(
 
     state = fault_stack.state_dir
     logs = {path.name: path.read_text(errors="replace")
-            for path in [state / "api.log", state / "postgres.log", *state.glob("nginx/*.log")]}
+            for path in [*state.glob("api-*.log"), state / "migrate.log", state / "postgres.log",
+                         *state.glob("nginx/*.log")]}
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
                              check=True).stdout.decode().split("\0")
     files = {name: (ROOT / name).read_text(errors="replace") for name in tracked
              if name and (ROOT / name).is_file()}
     command_lines = {
         str(pid): Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        for root in (fault_stack.postgres.pid(), fault_stack.api.pid(), fault_stack.nginx.pid())
+        for root in (fault_stack.postgres.pid(), *fault_stack.api.pids(), fault_stack.nginx.pid())
         if root is not None
         for pid in process_tree(root)
         if Path(f"/proc/{pid}/cmdline").exists()

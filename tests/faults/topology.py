@@ -9,6 +9,7 @@ networks, as with Docker's bridge networks. Everything is removed by `destroy`.
 
 import json
 import secrets
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from local.twin import ROOT, Api, Nginx, Postgres, service_env
+from local.twin import ROOT, Api, Migrate, Nginx, Postgres, service_env
 
 HOST_SUBNET = "198.18.100"
 PROBE = Path(__file__).with_name("probe.py")
@@ -117,8 +118,11 @@ class Topology:
 
     # --- the real services, configured as compose configures them -----------------------------
 
-    def services_env(self) -> dict[str, str]:
-        return service_env(self.state_dir, {
+    def services_env(self, service: str) -> dict[str, str]:
+        """What compose gives `service`, with this topology's addresses."""
+        if service == "db":
+            return service_env("db", self.state_dir, {})
+        return service_env(service, self.state_dir, {
             "POSTGRES_HOST": self.address("db", "db"),
             "POSTGRES_PORT": "5432",
             "API_BIND": "0.0.0.0:8000",
@@ -129,18 +133,37 @@ class Topology:
         })
 
     def start_services(self) -> tuple[Postgres, Api, Nginx]:
-        env = self.services_env()
-        db = Postgres(self.state_dir, 5432, env, host=self.address("db", "db"),
-                      netns=self.ns("db"))
-        api = Api(self.state_dir, 8000, env, netns=self.ns("api"))
+        db = Postgres(self.state_dir, 5432, self.services_env("db"),
+                      host=self.address("db", "db"), netns=self.ns("db"))
+        api = Api(self.state_dir, 8000, self.services_env("api"), netns=self.ns("api"),
+                  bind_host="0.0.0.0")
         nginx = Nginx(self.state_dir, 8080, 8443, 8000, listen_host="0.0.0.0",
                       api_host=self.address("api", "front"), netns=self.ns("nginx"))
         nginx.predict_rate, nginx.predict_burst = "1000r/s", 1000
+        self.start_in_order(db, api, nginx)
+        return db, api, nginx
+
+    def start_in_order(self, db: Postgres, api: Api, nginx: Nginx) -> None:
+        """compose's order: db, then the one-shot owner service (in a namespace of its own,
+        on the db network only), then the api once it exited 0, then nginx."""
         db.start()
+        Migrate(self.state_dir, self.services_env("migrate"), netns=self.ns("migrate")).run()
         api.start(wait=False)
         self.wait_for(self.ns("api"), "http", "127.0.0.1", 8000, "/readyz", timeout=90)
         nginx.start(wait=False)
-        return db, api, nginx
+
+    def restart(self, db: Postgres, api: Api, nginx: Nginx) -> None:
+        """`docker compose restart`: everything stops, the volumes stay."""
+        nginx.stop()
+        api.stop()
+        db.stop()
+        self.start_in_order(db, api, nginx)
+
+    def connect_command(self, from_service: str, host: str, port: int) -> str:
+        """A shell command that exits 0 when `from_service` can open host:port."""
+        code = "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 3)"
+        return shlex.join(["ip", "netns", "exec", self.ns(from_service), sys.executable, "-c",
+                           code, host, str(port)])
 
     # --- probes from inside a namespace ---------------------------------------------------------
 

@@ -58,7 +58,9 @@ def test_the_stored_model_version_is_the_workshop_model(owner_engine: Engine) ->
 
 def test_concurrent_prestarts_do_the_work_once(prepared_database: Database) -> None:
     fresh_db = "prestart_race"
-    prepared_database.server.psql(f'CREATE DATABASE "{fresh_db}"', database="postgres")
+    owner = prepared_database.env["DB_OWNER_USER"]
+    prepared_database.server.psql(f'CREATE DATABASE "{fresh_db}" OWNER "{owner}"',
+                                  database="postgres")
     prepared_database.server.psql(
         f'GRANT CONNECT ON DATABASE "{fresh_db}" TO "{prepared_database.env["APP_DB_USER"]}"'
     )

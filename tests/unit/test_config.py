@@ -3,10 +3,10 @@
 import pytest
 from pydantic import ValidationError
 
-from app.config import Settings
+from app.config import OwnerCredentialsMissingError, Settings
 
-REAL = {"postgres_password": "s3cret-Owner-pw", "app_db_password": "s3cret-App-pw",
-        "postgres_user": "postgres", "app_db_user": "social_ads_app"}
+REAL = {"db_owner_password": "s3cret-Owner-pw", "app_db_password": "s3cret-App-pw",
+        "db_owner_user": "social_ads", "app_db_user": "social_ads_app"}
 
 
 def test_placeholder_secret_refused_in_production() -> None:
@@ -26,7 +26,20 @@ def test_secrets_do_not_show_in_repr_or_urls() -> None:
     assert "s3cret" not in repr(settings)
     assert "s3cret" not in str(settings.database_url())
     assert settings.database_url().username == "social_ads_app"
-    assert settings.database_url(as_owner=True).username == "postgres"
+    assert settings.database_url(as_owner=True).username == "social_ads"
+
+
+def test_the_api_needs_no_owner_credentials() -> None:
+    """The api container gets only the app role's: owner-only work says where to run it."""
+    settings = Settings.model_validate({"app_db_password": "s3cret-App-pw"})
+    assert settings.database_url().username == "social_ads_app"
+    with pytest.raises(OwnerCredentialsMissingError, match="DB_OWNER_PASSWORD is not set"):
+        settings.database_url(as_owner=True)
+
+
+def test_placeholder_owner_secret_refused_in_production() -> None:
+    with pytest.raises(ValidationError, match="DB_OWNER_PASSWORD is a placeholder"):
+        Settings.model_validate({**REAL, "db_owner_password": "changeme"})
 
 
 @pytest.mark.parametrize("name", ['app"; DROP TABLE predictions; --', "App", "1abc", ""])
@@ -36,9 +49,8 @@ def test_role_names_must_be_plain_identifiers(name: str) -> None:
 
 
 def test_required_secrets_have_no_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
     monkeypatch.delenv("APP_DB_PASSWORD", raising=False)
-    with pytest.raises(ValidationError, match="postgres_password"):
+    with pytest.raises(ValidationError, match="app_db_password"):
         Settings()
 
 
@@ -47,9 +59,23 @@ def test_the_cli_names_missing_settings_without_a_traceback() -> None:
     import subprocess
     import sys
 
-    env = {"PATH": os.environ["PATH"], "POSTGRES_PASSWORD": "changeme"}
+    env = {"PATH": os.environ["PATH"], "DB_OWNER_PASSWORD": "changeme"}
     result = subprocess.run([sys.executable, "-m", "app", "migrate"], env=env,
                             capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert "APP_DB_PASSWORD: Field required" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_owner_command_without_owner_credentials_says_where_to_run_it() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ["PATH"], "APP_DB_PASSWORD": "s3cret-App-pw"}
+    result = subprocess.run([sys.executable, "-m", "app", "migrate"], env=env,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert "DB_OWNER_PASSWORD is not set" in result.stderr
+    assert "docker compose run --rm migrate" in result.stderr
     assert "Traceback" not in result.stderr

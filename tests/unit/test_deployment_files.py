@@ -11,6 +11,7 @@ import yaml
 
 from app.config import ServerSettings, Settings
 from local.twin import TEMPLATE, Nginx
+from local.twin import compose as twin_compose
 from tests.conftest import ROOT
 
 BIN = Path(sys.executable).parent
@@ -34,25 +35,46 @@ def test_compose_file_matches_the_compose_spec() -> None:
 def test_topology(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert "version" not in compose
-    assert set(services) == {"nginx", "api", "db"}
+    assert set(services) == {"nginx", "api", "migrate", "db"}
     assert services["nginx"]["networks"] == ["front"]
     assert sorted(services["api"]["networks"]) == ["db", "front"]
+    assert services["migrate"]["networks"] == ["db"]
     assert services["db"]["networks"] == ["db"]
     assert compose["networks"]["db"]["internal"] is True
     assert not compose["networks"]["front"] or not compose["networks"]["front"].get("internal")
     assert [name for name, s in services.items() if "ports" in s] == ["nginx"]
     assert services["nginx"]["ports"] == ["80:8080", "443:8443"]
     assert services["api"]["expose"] == ["8000"]
-    assert services["api"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    # db healthy -> migrate exits 0 -> api healthy -> nginx.
+    assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert services["api"]["depends_on"] == {
+        "migrate": {"condition": "service_completed_successfully"},
+        "db": {"condition": "service_healthy"},
+    }
     assert services["nginx"]["depends_on"] == {"api": {"condition": "service_healthy"}}
     assert "pgdata" in compose["volumes"] and "certs" in compose["volumes"]
 
 
-@pytest.mark.parametrize("name", ["nginx", "api", "db"])
+def test_the_api_scales(compose: dict[str, Any]) -> None:
+    """`--scale api=3` needs no fixed name or host port, and nginx following every replica."""
+    api = compose["services"]["api"]
+    assert "container_name" not in api and "ports" not in api
+    assert compose["services"]["nginx"]["environment"]["API_UPSTREAM"] == "api:8000 resolve"
+    template = TEMPLATE.read_text()
+    assert re.search(r"^resolver \$\{NGINX_LOCAL_RESOLVERS\} valid=\d+s", template, re.M)
+    upstream = template[template.index("upstream api {"):]
+    upstream = upstream[:upstream.index("\n}")]
+    assert "zone api " in upstream and re.search(r"keepalive \d+;", upstream)
+
+
+@pytest.mark.parametrize("name", ["nginx", "api", "migrate", "db"])
 def test_every_service_is_hardened(compose: dict[str, Any], name: str) -> None:
     service = compose["services"][name]
-    assert service["restart"] == "unless-stopped"
-    assert service["healthcheck"]["test"]
+    if name == "migrate":  # one-shot: runs to completion, never restarted
+        assert service["restart"] == "no" and "healthcheck" not in service
+    else:
+        assert service["restart"] == "unless-stopped"
+        assert service["healthcheck"]["test"]
     assert "no-new-privileges:true" in service["security_opt"]
     assert service["cap_drop"] == ["ALL"]
     assert "cap_add" not in service
@@ -69,15 +91,28 @@ def test_db_uses_a_pinned_official_image_and_pg_isready(compose: dict[str, Any])
     assert "./db/init:/docker-entrypoint-initdb.d:ro" in db["volumes"]
 
 
-def test_secrets_reach_containers_only_through_env_files(compose: dict[str, Any]) -> None:
+def test_each_service_gets_only_the_credentials_its_job_needs(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert services["api"]["env_file"] == [".env", ".env_db"]
-    assert services["db"]["env_file"] == [".env_db"]
+    # The superuser: the db container alone. The owner: db (to create it) and migrate.
+    assert services["db"]["env_file"] == [".env_db", ".env_db_owner", ".env_db_app"]
+    assert services["migrate"]["env_file"] == [".env", ".env_db_owner", ".env_db_app"]
+    assert services["api"]["env_file"] == [".env", ".env_db_app"]
+    assert "environment" not in services["api"] and "environment" not in services["migrate"]
+    assert example_names(".env_db.example") == {"POSTGRES_USER", "POSTGRES_PASSWORD"}
+    assert example_names(".env_db_owner.example") == {"DB_OWNER_USER", "DB_OWNER_PASSWORD"}
+    api_names = example_names(".env.example") | example_names(".env_db_app.example")
+    assert not {n for n in api_names if "OWNER" in n or n.startswith("POSTGRES_PASS")}
+
+
+def test_secrets_reach_containers_only_through_env_files(compose: dict[str, Any]) -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     assert "PASSWORD:" not in text and "PASSWORD=" not in text
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout.split()
-    assert ".env" not in tracked and ".env_db" not in tracked
+    env_files = {f for s in compose["services"].values() for f in s.get("env_file", [])}
+    assert env_files == {".env", ".env_db", ".env_db_owner", ".env_db_app"}
+    assert not env_files & set(tracked)
+    assert {f"{name}.example" for name in env_files} <= set(tracked)
     for ignore_file in (ROOT / ".gitignore", ROOT / "api/.dockerignore",
                         ROOT / "nginx/.dockerignore"):
         assert ".env" in ignore_file.read_text()
@@ -114,20 +149,20 @@ def test_every_copy_source_exists_in_the_build_context(name: str) -> None:
                 assert (context / source).exists(), f"{name}: {source} is not in {context}"
 
 
-def test_api_image_and_twin_run_the_same_start_command() -> None:
-    dockerfile = DOCKERFILES["api"].read_text()
-    assert 'CMD ["sh", "start.sh"]' in dockerfile
-    start = (ROOT / "api" / "start.sh").read_text()
-    assert "python -m app prestart" in start
-    assert "exec gunicorn -c gunicorn.conf.py" in start
-    twin = (ROOT / "local" / "twin.py").read_text()
-    assert '"sh", str(ROOT / "api" / "start.sh")' in twin
-    assert "COPY gunicorn.conf.py start.sh" in dockerfile
+def test_the_twin_runs_the_commands_the_images_run() -> None:
+    """The twin takes both commands from docker-compose.yml and the Dockerfile themselves."""
+    assert twin_compose.command("api") == ["gunicorn", "-c", "gunicorn.conf.py"]
+    assert twin_compose.command("migrate") == ["python", "-m", "app", "prestart"]
+    assert "COPY gunicorn.conf.py alembic.ini ./" in DOCKERFILES["api"].read_text()
 
 
 def test_nginx_image_and_twin_render_the_same_template(compose: dict[str, Any]) -> None:
     used = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", TEMPLATE.read_text()))
-    given_by_compose = set(compose["services"]["nginx"]["environment"])
+    # The image's entrypoint (15-local-resolvers.envsh) sets this one when the Dockerfile
+    # asks it to.
+    from_entrypoint = {"NGINX_LOCAL_RESOLVERS"}
+    assert "ENV NGINX_ENTRYPOINT_LOCAL_RESOLVERS=1" in DOCKERFILES["nginx"].read_text()
+    given_by_compose = set(compose["services"]["nginx"]["environment"]) | from_entrypoint
     given_by_twin = set(Nginx(ROOT, 1, 2, 3).template_vars())
     assert used == given_by_compose == given_by_twin
     assert "COPY templates/ /etc/nginx/templates/" in DOCKERFILES["nginx"].read_text()
@@ -142,20 +177,21 @@ def test_env_names_agree_with_the_settings_classes() -> None:
     known = {f.upper() for f in Settings.model_fields} | {
         f.upper() for f in ServerSettings.model_fields
     }
-    examples = example_names(".env.example") | example_names(".env_db.example")
-    assert examples <= known, f"documented but never read: {examples - known}"
+    ours = (example_names(".env.example") | example_names(".env_db_owner.example")
+            | example_names(".env_db_app.example"))
+    assert ours <= known, f"documented but never read: {ours - known}"
     required = {n.upper() for n, f in Settings.model_fields.items() if f.is_required()}
-    assert required <= example_names(".env_db.example")
-    # The postgres image reads these three from the same file.
-    assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"} <= example_names(
-        ".env_db.example"
-    )
-    init_script = (ROOT / "db" / "init" / "10-app-role.sh").read_text()
-    assert "APP_DB_USER" in init_script and "APP_DB_PASSWORD" in init_script
+    assert required <= example_names(".env_db_app.example")
+    # The postgres image reads these from its env files; db/init reads the role names.
+    image_names = example_names(".env_db.example") | example_names(".env_db_app.example")
+    assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"} <= image_names
+    init_script = (ROOT / "db" / "init" / "10-roles.sh").read_text()
+    for name in ("DB_OWNER_USER", "DB_OWNER_PASSWORD", "APP_DB_USER", "APP_DB_PASSWORD"):
+        assert name in init_script
 
 
 def test_examples_hold_only_placeholders() -> None:
-    for name in (".env.example", ".env_db.example"):
-        for line in (ROOT / name).read_text().splitlines():
+    for name in twin_compose.all_env_files():
+        for line in (ROOT / f"{name}.example").read_text().splitlines():
             if "PASSWORD=" in line:
                 assert line.endswith("=changeme"), line

@@ -1,0 +1,71 @@
+"""`python -m local.twin up|down|status|env|run -- CMD`: see the package's docstring."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from local.twin.compose import ROOT, ensure_env_files
+from local.twin.migrate import venv_path
+from local.twin.processes import TwinError
+from local.twin.stack import Ports, Stack
+
+
+def up_message(stack: Stack) -> str:
+    cert = stack.nginx.cert_dir / "fullchain.pem"
+    return f"""
+The local twin is up (logs in {stack.state_dir}):
+  web page   {stack.https_url}/   (self-signed certificate: {cert})
+  API docs   {stack.https_url}/docs
+  try        curl --cacert {cert} \\
+                  -H 'Content-Type: application/json' \\
+                  -d '{{"age": 30, "salary": 87000}}' {stack.https_url}/predict
+  stop with  make local-down"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.twin",
+                                     description="The local twin of docker-compose.yml")
+    parser.add_argument("command", choices=["up", "down", "status", "env", "run"])
+    parser.add_argument("--state-dir", type=Path, default=ROOT / ".local")
+    parser.add_argument("--scale-api", type=int, default=1, metavar="N",
+                        help="api instances behind nginx (compose: --scale api=N)")
+    parser.add_argument("args", nargs="*",
+                        help="with run: -- and a command, run with the migrate service's "
+                             "environment (the owner's credentials)")
+    args = parser.parse_args(argv)
+    if args.command == "env":  # the env files compose needs, with generated secrets
+        ensure_env_files(ROOT)
+        return 0
+    stack = Stack(args.state_dir, ROOT, Ports.from_env(), api_replicas=args.scale_api)
+    try:
+        if args.command == "up":
+            stack.up()
+            print(up_message(stack))
+        elif args.command == "run":
+            # e.g. `run -- python -m app evaluate`: an operator command against the twin.
+            env = {**os.environ, **stack.service_env("migrate"), "PATH": venv_path()}
+            return subprocess.run(args.args, env=env, cwd=ROOT / "api", check=False).returncode
+        elif args.command == "down":
+            stack.down()
+            print("the local twin is stopped")
+        else:
+            print(f"{'db':9} {status(stack.postgres.pid())}")
+            for replica in range(1, stack.api.replicas + 1):
+                print(f"{'api-' + str(replica):9} {status(stack.api.pid(replica))}")
+            print(f"{'nginx':9} {status(stack.nginx.pid())}")
+    except TwinError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def status(pid: int | None) -> str:
+    return f"running, pid {pid}" if pid else "stopped"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

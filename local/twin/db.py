@@ -1,0 +1,157 @@
+"""The `db` service: PostgreSQL from the system's server binaries, initialised as the official
+image initialises an empty volume (initdb with the superuser, then db/init/*.sh)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from local.twin.compose import ROOT
+from local.twin.processes import (
+    TwinError,
+    as_postgres_user,
+    in_netns,
+    kill_tree,
+    make_traversable,
+    read_pid,
+)
+
+
+def postgres_bin_dir() -> Path:
+    configured = os.environ.get("PG_BIN")
+    candidates = [Path(configured)] if configured else sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True
+    )
+    for candidate in candidates:
+        if (candidate / "initdb").exists():
+            return candidate
+    raise TwinError(
+        "PostgreSQL server binaries not found: apt-get install postgresql "
+        "(or set PG_BIN to the folder holding initdb and pg_ctl)"
+    )
+
+
+@dataclass
+class Postgres:
+    state_dir: Path
+    port: int
+    env: dict[str, str]
+    bin_dir: Path = field(default_factory=postgres_bin_dir)
+    host: str = "127.0.0.1"
+    netns: str | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "pgdata"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "postgres.log"
+
+    def pid(self) -> int | None:
+        return read_pid(self.data_dir / "postmaster.pid")
+
+    def _run(self, *args: str, env: dict[str, str] | None = None) -> None:
+        result = subprocess.run(
+            [*in_netns(self.netns), *as_postgres_user(), *args], env=env, capture_output=True,
+            text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise TwinError(f"{Path(args[0]).name} failed:\n{result.stdout}{result.stderr}")
+
+    def _prepare_dirs(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        make_traversable(self.state_dir)
+        if os.geteuid() == 0:
+            account = pwd.getpwnam("postgres")
+            os.chown(self.state_dir, account.pw_uid, account.pw_gid)
+            if self.log_file.exists():
+                os.chown(self.log_file, account.pw_uid, account.pw_gid)
+
+    def initdb(self) -> None:
+        password_file = self.state_dir / "initdb.pw"
+        password_file.write_text(self.env["POSTGRES_PASSWORD"])
+        if os.geteuid() == 0:
+            shutil.chown(password_file, "postgres")
+        try:
+            self._run(
+                str(self.bin_dir / "initdb"), "-D", str(self.data_dir),
+                "-U", self.env["POSTGRES_USER"], f"--pwfile={password_file}",
+                "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8",
+            )
+        finally:
+            password_file.unlink(missing_ok=True)
+        # As the official image does: password logins from any address it listens on.
+        with (self.data_dir / "pg_hba.conf").open("a") as hba:
+            hba.write("host all all all scram-sha-256\n")
+
+    def start(self) -> None:
+        fresh = not (self.data_dir / "PG_VERSION").exists()
+        self._prepare_dirs()
+        if fresh:
+            self.initdb()
+        if self.pid() is None:
+            # Durability stays PostgreSQL's default: fsync, synchronous_commit and
+            # full_page_writes on (the fault tests assert it).
+            options = (
+                f"-c listen_addresses={self.host} -c port={self.port} "
+                f"-c unix_socket_directories='{self.state_dir}' -c max_connections=100"
+            )
+            self._run(
+                str(self.bin_dir / "pg_ctl"), "start", "-w", "-t", "30", "-D", str(self.data_dir),
+                "-l", str(self.log_file), "-o", options,
+            )
+        if fresh:
+            self.run_init_scripts()
+
+    def client_env(self) -> dict[str, str]:
+        """Environment for psql as the owner: like the image's init phase, over TCP."""
+        return {
+            **os.environ, **self.env,
+            "PGHOST": self.host, "PGPORT": str(self.port),
+            "PGUSER": self.env["POSTGRES_USER"], "PGPASSWORD": self.env["POSTGRES_PASSWORD"],
+        }
+
+    def psql(self, sql: str, database: str | None = None) -> str:
+        result = subprocess.run(
+            [*in_netns(self.netns), str(self.bin_dir / "psql"), "-v", "ON_ERROR_STOP=1",
+             "--no-psqlrc", "-qAt",
+             "-d", database or self.env["POSTGRES_DB"], "-c", sql],
+            env=self.client_env(), capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise TwinError(f"psql failed: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+    def run_init_scripts(self) -> None:
+        """What the postgres image does on an empty volume: create POSTGRES_DB, run db/init."""
+        database = self.env["POSTGRES_DB"]
+        if database != "postgres":
+            self.psql(f'CREATE DATABASE "{database}"', database="postgres")
+        for script in sorted((ROOT / "db" / "init").iterdir()):
+            if script.suffix == ".sh":
+                command = ["bash", str(script)]
+            elif script.suffix == ".sql":
+                command = [str(self.bin_dir / "psql"), "-v", "ON_ERROR_STOP=1", "-f", str(script)]
+            else:
+                continue
+            env = {**self.client_env(), "PATH": f"{self.bin_dir}:{os.environ['PATH']}"}
+            result = subprocess.run([*in_netns(self.netns), *command], env=env,
+                                    capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                raise TwinError(f"{script.name} failed:\n{result.stderr}")
+
+    def stop(self, mode: str = "fast") -> None:
+        if self.pid() is not None:
+            self._run(str(self.bin_dir / "pg_ctl"), "stop", "-w", "-m", mode,
+                      "-D", str(self.data_dir))
+
+    def crash(self) -> None:
+        """SIGKILL the postmaster and every backend at once, like the OOM killer would."""
+        pid = self.pid()
+        if pid is not None:
+            kill_tree(pid)

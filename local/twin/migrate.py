@@ -1,0 +1,40 @@
+"""The one-shot `migrate` service: the compose service's command (migrate, seed, train the first
+version), with the owner's credentials; it must exit 0 before any api instance starts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from local.twin import compose
+from local.twin.processes import TwinError, in_netns
+
+
+def venv_path() -> str:
+    """PATH with the running virtualenv first: it provides python, gunicorn and the app."""
+    return f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+
+
+@dataclass
+class Migrate:
+    state_dir: Path
+    env: dict[str, str]
+    netns: str | None = None
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "migrate.log"
+
+    def run(self, timeout: float = 120) -> None:
+        with self.log_file.open("ab") as log:
+            result = subprocess.run(
+                [*in_netns(self.netns), *compose.command("migrate")],
+                env={**os.environ, **self.env, "PATH": venv_path()}, cwd=compose.ROOT / "api",
+                stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False,
+            )
+        if result.returncode != 0:
+            tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-20:])
+            raise TwinError(f"migrate exited {result.returncode}:\n{tail}")

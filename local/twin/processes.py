@@ -1,0 +1,136 @@
+"""Starting, finding and stopping the twin's processes; only PIDs the twin recorded."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import signal
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+class TwinError(RuntimeError):
+    """Something the twin needs is missing or did not come up; the message says what to do."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+    return pid if pid_alive(pid) else None
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):  # reap it if it is our child
+            os.waitpid(pid, os.WNOHANG)
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def stop_pid(pid: int, timeout: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL if it does not leave in time. Only PIDs we recorded."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    if not wait_gone(pid, timeout):
+        os.kill(pid, signal.SIGKILL)
+        wait_gone(pid, 5)
+
+
+def kill_tree(root: int) -> None:
+    """SIGKILL `root` and every descendant at once, as the OOM killer or a host crash would."""
+    tree = process_tree(root)
+    for member in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
+    for member in tree:
+        wait_gone(member, 10)
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and all its descendants, from /proc (for CPU accounting and crash tests)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    tree, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending.extend(children.get(pid, []))
+    return tree
+
+
+def in_netns(netns: str | None) -> list[str]:
+    """The prefix that runs a command inside a network namespace (the fault tests' hosts)."""
+    return ["ip", "netns", "exec", netns] if netns else []
+
+
+def wait_http(url: str, timeout: float, context: ssl.SSLContext | None = None,
+              host: str | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    headers = {"Host": host} if host else {}
+    while time.monotonic() < deadline:
+        try:
+            request = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(request, timeout=2, context=context) as response:
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError as error:
+            last = f"HTTP {error.code}"
+        except OSError as error:
+            last = str(error)
+        time.sleep(0.1)
+    raise TwinError(f"{url} did not answer 200 within {timeout:.0f}s (last: {last})")
+
+
+def make_traversable(path: Path) -> None:
+    """As root, servers run as other users (postgres, nginx's workers): let them reach `path`."""
+    if os.geteuid() != 0:
+        return
+    for folder in [path, *path.parents]:
+        mode = folder.stat().st_mode
+        if mode & 0o001 == 0:
+            folder.chmod(mode | 0o711)
+
+
+def as_postgres_user() -> list[str]:
+    """initdb and postgres refuse to run as root: then run them as the postgres system user."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise TwinError("running as root needs a 'postgres' system user for the server") from None
+    return ["runuser", "-u", "postgres", "--"]
