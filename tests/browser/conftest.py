@@ -60,7 +60,7 @@ def gender_stack() -> Iterator[Stack]:
     with running_twin("gender", "50r/s", 20) as twin:
         path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
         subprocess.run([sys.executable, "-m", "app", "train", "--features", "age,salary,gender"],
-                       env={**os.environ, **twin.env, "PATH": path}, cwd=ROOT / "api",
+                       env={**os.environ, **twin.migrate.env, "PATH": path}, cwd=ROOT / "api",
                        check=True, capture_output=True)
         twin.api.stop()
         twin.api.start()

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 def prepared_copy(server: "Database", name: str, features: tuple[str, ...]) -> Settings:
     """A new database on the same server, prepared as prestart leaves one, whose newest
     version is trained on `features`; returns the settings that reach it."""
-    server.server.psql(f'CREATE DATABASE "{name}"', database="postgres")
+    owner = server.env["DB_OWNER_USER"]
+    server.server.psql(f'CREATE DATABASE "{name}" OWNER "{owner}"', database="postgres")
     server.server.psql(f'GRANT CONNECT ON DATABASE "{name}" TO "{server.env["APP_DB_USER"]}"')
     settings = Settings.model_validate(
         {key.lower(): value for key, value in {**server.env, "POSTGRES_DB": name}.items()})
