@@ -19,6 +19,9 @@ from app.features import FEATURES, CategoricalFeature, Feature, FeatureSet
 from app.models import dataset_rows
 
 USER_ID, PURCHASED = "User ID", "Purchased"
+# The workshop's split: its test rows are the holdout every version is evaluated on.
+TEST_SIZE = 0.25
+RANDOM_STATE = 0
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from app.dataset import LabelledRow
+from app.dataset import RANDOM_STATE, TEST_SIZE, LabelledRow
 from app.features import CategoricalFeature, Feature, NumericFeature
 from app.scoring import Scorer
 
 ALGORITHM = "Logistic Regression"
-TEST_SIZE = 0.25
-RANDOM_STATE = 0
 
 
 @dataclass(frozen=True)
@@ -40,6 +38,7 @@ class TrainedModel:
     features: tuple[Feature, ...]
     metrics: dict[str, Any]
     train_user_ids: list[int]
+    training: dict[str, Any]  # how: test size, random state, data set and outcome rows
 
     @property
     def feature_names(self) -> list[str]:
@@ -92,15 +91,40 @@ def design_matrix(rows: Sequence[dict[str, Any]], features: Sequence[Feature]
     return matrix
 
 
+def holdout_user_ids(rows: Sequence[LabelledRow]) -> list[int]:
+    """The workshop's 100 test rows: every version is evaluated on these, so versions compare."""
+    ids = [row.user_id for row in rows]
+    _, held_out = train_test_split(ids, test_size=TEST_SIZE, random_state=RANDOM_STATE)
+    return [int(i) for i in held_out]
+
+
 def train(rows: Sequence[LabelledRow], features: Sequence[Feature],
-          test_size: float = TEST_SIZE, random_state: int = RANDOM_STATE) -> TrainedModel:
-    """Fit on the rows in the data set's file order (the split depends on that order)."""
+          test_size: float = TEST_SIZE, random_state: int = RANDOM_STATE,
+          extra_rows: Sequence[LabelledRow] = ()) -> TrainedModel:
+    """Fit on the rows in the data set's file order (the split depends on that order).
+
+    `test_size` and `random_state` choose the training rows; whatever they are, rows of the
+    workshop's holdout never train and the metrics are on that holdout. With the defaults
+    this is the workshop exactly. `extra_rows` (logged predictions with an outcome) are added
+    to the training rows only."""
     inputs = design_matrix([row.values for row in rows], features)
     labels = np.array([int(row.purchased) for row in rows])
     user_ids = np.array([row.user_id for row in rows])
-    x_train, x_test, y_train, y_test, ids_train, _ = train_test_split(
+    x_split, x_test, y_split, y_test, ids_split, _ = train_test_split(
         inputs, labels, user_ids, test_size=test_size, random_state=random_state
     )
+    if (test_size, random_state) != (TEST_SIZE, RANDOM_STATE):
+        held_out = set(holdout_user_ids(rows))
+        keep = np.array([i not in held_out for i in ids_split], dtype=bool)
+        x_split, y_split, ids_split = x_split[keep], y_split[keep], ids_split[keep]
+        test = np.array([i in held_out for i in user_ids], dtype=bool)
+        order = {user_id: n for n, user_id in enumerate(holdout_user_ids(rows))}
+        positions = sorted(np.flatnonzero(test), key=lambda n: order[int(user_ids[n])])
+        x_test, y_test = inputs[positions], labels[positions]
+    x_train, y_train = x_split, y_split
+    if extra_rows:
+        x_train = np.vstack([x_train, design_matrix([r.values for r in extra_rows], features)])
+        y_train = np.concatenate([y_train, [int(r.purchased) for r in extra_rows]])
     pipeline = make_pipeline(features).fit(x_train, y_train)
     imputer: SimpleImputer = pipeline.named_steps["preprocess"].named_transformers_["numeric"]
     if np.isnan(imputer.statistics_).any():
@@ -113,7 +137,10 @@ def train(rows: Sequence[LabelledRow], features: Sequence[Feature],
         "n_train": len(y_train),
         "n_test": len(y_test),
     }
-    return TrainedModel(pipeline, tuple(features), metrics, [int(i) for i in ids_train])
+    training = {"test_size": test_size, "random_state": random_state,
+                "dataset_rows": len(ids_split), "outcome_rows": len(extra_rows)}
+    return TrainedModel(pipeline, tuple(features), metrics, [int(i) for i in ids_split],
+                        training)
 
 
 def dump_pipeline(pipeline: Pipeline) -> bytes:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Double,
+    ForeignKey,
     Integer,
     LargeBinary,
     MetaData,
@@ -83,10 +84,46 @@ class ModelVersion(Base):
     algorithm: Mapped[str] = mapped_column(String(64))
     # The names of the features this version uses, in the catalogue's order.
     features: Mapped[list[str]] = mapped_column(JSONB)
+    # On the workshop's holdout (the same 100 rows for every version).
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # How it was trained: test size, random state, data set rows, outcome rows.
+    training: Mapped[dict[str, Any]] = mapped_column(JSONB)
     # Imputation values, categories, mean, scale, coef, intercept: what the workers serve
     # from, without unpickling sklearn.
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONB)
     # User IDs of the training rows: lineage, and the points the web page plots.
     train_user_ids: Mapped[list[int]] = mapped_column(JSONB)
     pipeline: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Serving(Base):
+    """Which version is served: append-only, the newest row wins (promote, rollback)."""
+
+    __tablename__ = "serving"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[int] = mapped_column(ForeignKey("model_versions.version"))
+    action: Mapped[str] = mapped_column(String(16))
+    served_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# What really happened to a logged prediction (the app role may only INSERT here).
+outcomes = Table(
+    "outcomes",
+    Base.metadata,
+    Column("prediction_id", BigInteger, ForeignKey("predictions.id"), primary_key=True),
+    Column("purchased", Boolean, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+# A view (migration 0003), described here for queries only: each version's outcome counts.
+outcome_counts = Table(
+    "outcome_counts",
+    MetaData(),
+    Column("model_version", Integer),
+    Column("n_outcomes", BigInteger),
+    Column("true_negatives", BigInteger),
+    Column("false_positives", BigInteger),
+    Column("false_negatives", BigInteger),
+    Column("true_positives", BigInteger),
+)

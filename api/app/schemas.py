@@ -104,6 +104,14 @@ class BatchPredictResponse(BaseModel):
     prediction_ids: list[int]
 
 
+class LiveAccuracy(BaseModel):
+    """The served version's logged predictions that have a recorded outcome."""
+
+    n_outcomes: int
+    accuracy: float | None = Field(description="null until an outcome is recorded")
+    confusion_matrix: list[list[int]] = Field(description="[[tn, fp], [fn, tp]]")
+
+
 class AccuracyResponse(BaseModel):
     model: str
     accuracy: float
@@ -114,6 +122,47 @@ class AccuracyResponse(BaseModel):
     model_version: int
     features: list[str]
     trained_at: datetime
+    live: LiveAccuracy
+
+
+class HoldoutMetrics(BaseModel):
+    """On the workshop's 100 held-out rows: the same rows for every version."""
+
+    accuracy: float
+    confusion_matrix: list[list[int]]
+    roc_auc: float
+    n_train: int
+    n_test: int
+
+
+class VersionInfo(BaseModel):
+    version: int
+    trained_at: datetime
+    algorithm: str
+    features: list[str]
+    training: dict[str, Any] = Field(
+        description="test_size, random_state, dataset_rows, outcome_rows")
+    holdout: HoldoutMetrics
+    live: LiveAccuracy
+    served: bool
+
+
+class ModelsResponse(BaseModel):
+    served_version: int | None
+    versions: list[VersionInfo]
+
+
+class OutcomeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"purchased": True}]})
+
+    purchased: bool = Field(strict=True, description="Did the person really buy?")
+
+
+class OutcomeResponse(BaseModel):
+    prediction_id: int
+    purchased: bool
+    recorded_at: datetime
 
 
 class InputDescription(BaseModel):

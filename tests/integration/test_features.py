@@ -1,9 +1,6 @@
 """Gender as an input: optional for the workshop's version, required for a version trained
 with it, refused when unknown; stored in the log as given; served bitwise as sklearn."""
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +16,9 @@ from app.config import Settings
 from app.features import FEATURES
 from app.main import create_app
 from app.models import ModelVersion, predictions
-from tests.conftest import ROOT, Database
+from tests.conftest import Database
 from tests.integration.conftest import count_predictions
-from tests.support.databases import prepared_copy
+from tests.support.databases import prepared_copy, run_cli
 
 WITH_GENDER = ("age", "salary", "gender")
 
@@ -140,12 +137,6 @@ def test_a_gender_version_requires_gender_on_every_batch_row(
     assert unknown.status_code == 422
     assert unknown.json()["detail"][0]["field"] == "rows.3.gender"
     assert count_predictions(gender_engine) == before
-
-
-def run_cli(database: Database, name: str, *args: str) -> "subprocess.CompletedProcess[str]":
-    env = {**os.environ, **database.env, "POSTGRES_DB": name}
-    return subprocess.run([sys.executable, "-m", "app", *args], env=env, cwd=ROOT / "api",
-                          capture_output=True, text=True, check=False)
 
 
 def test_train_takes_a_feature_list_and_refuses_unknown_ones(

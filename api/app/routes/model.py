@@ -1,13 +1,12 @@
 """GET /model: the served parameters, so the page draws the very boundary the API uses."""
 
 import itertools
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
+from app.deps import ServedModelDep
 from app.features import FEATURES, CategoricalFeature, NumericFeature, describe
 from app.registry import ServedModel
-from app.routes.predict import served_model
 from app.schemas import Boundary, InputDescription, ModelResponse, Panel
 
 router = APIRouter(tags=["model"])
@@ -31,7 +30,7 @@ def panels(model: ServedModel) -> list[Panel]:
 
 @router.get("/model", response_model=ModelResponse)
 async def model_parameters(
-    model: Annotated[ServedModel, Depends(served_model)],
+    model: ServedModelDep,
 ) -> ModelResponse:
     scorer = model.scorer
     impute = [None if value != value else value for value in scorer.impute.tolist()]  # NaN

@@ -1,13 +1,13 @@
 """POST /predict and /predict/batch: score from the loaded model, commit the log, then answer."""
 
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
+from app.deps import ServedModelDep, ServicesDep
 from app.features import FEATURES
 from app.prediction_log import LogRows
 from app.registry import ServedModel
@@ -18,7 +18,6 @@ from app.schemas import (
     PredictRequest,
     PredictResponse,
 )
-from app.services import Services, get_services
 from app.strict_json import StrictJSONRoute
 
 router = APIRouter(route_class=StrictJSONRoute, tags=["predictions"])
@@ -26,12 +25,6 @@ router = APIRouter(route_class=StrictJSONRoute, tags=["predictions"])
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (413, 415, 422, 429, 503)
 }
-
-
-async def served_model(services: Annotated[Services, Depends(get_services)]) -> ServedModel:
-    model = services.models.loaded
-    # Only the first request after a start with the database down pays for loading.
-    return model if model is not None else await run_in_threadpool(services.models.get)
 
 
 def score(model: ServedModel, inputs: dict[str, list[Any]], n_rows: int) -> LogRows:
@@ -63,8 +56,8 @@ def json_response(content: object) -> Response:
 @router.post("/predict", response_model=PredictResponse, responses=ERRORS)
 async def predict(
     body: PredictRequest,
-    services: Annotated[Services, Depends(get_services)],
-    model: Annotated[ServedModel, Depends(served_model)],
+    services: ServicesDep,
+    model: ServedModelDep,
 ) -> Response:
     """Will this person buy? The answer is sent only after its log row is committed."""
     inputs = {}
@@ -88,8 +81,8 @@ async def predict(
 @router.post("/predict/batch", response_model=BatchPredictResponse, responses=ERRORS)
 async def predict_batch(
     body: BatchPredictRequest,
-    services: Annotated[Services, Depends(get_services)],
-    model: Annotated[ServedModel, Depends(served_model)],
+    services: ServicesDep,
+    model: ServedModelDep,
 ) -> Response:
     """Up to 10,000 rows in one call, one log row each, all committed before the answer."""
     given, used = body.rows, model.feature_names

@@ -2,13 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.deps import ServicesDep
 from app.models import predictions
 from app.schemas import ErrorResponse, LoggedPrediction
-from app.services import Services, get_services
 
 router = APIRouter(tags=["predictions"])
 
@@ -19,7 +19,7 @@ router = APIRouter(tags=["predictions"])
     responses={422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
 )
 def recent_predictions(
-    services: Annotated[Services, Depends(get_services)],
+    services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[LoggedPrediction]:
     with Session(services.engine) as session:
