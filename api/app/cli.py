@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rollback", help="serve the previously served version again (twice: back again)")
     commands.add_parser("evaluate", help="train from the database and print the accuracy")
     report_command = commands.add_parser(
-        "report", help="write the newest version's decision boundary and confusion matrix "
+        "report", help="write the served version's decision boundary and confusion matrix "
                        "as PNG files")
     report_command.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
     return parser
@@ -244,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                 prestart(connection, args.csv, settings.app_db_user)
             else:
                 evaluate(connection)
-    except (dataset.DatasetError, OwnerCredentialsMissingError, registry.LifecycleError) as error:
+    except (dataset.DatasetError, OwnerCredentialsMissingError, registry.LifecycleError,
+            registry.NoModelError) as error:
         log.error("%s", error)
         return 1
     except OperationalError as error:

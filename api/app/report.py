@@ -1,4 +1,4 @@
-"""`python -m app report --out DIR`: the workshop's two figures for the newest model version,
+"""`python -m app report --out DIR`: the workshop's two figures for the served model version,
 drawn with matplotlib (imported by this command only): the decision boundary with the
 training points (one panel per category when the version uses one) and the confusion matrix
 on the held-out rows."""
@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from app import dataset, ml
 from app.features import FEATURES, CategoricalFeature, NumericFeature
 from app.models import ModelVersion
+from app import registry
 from app.registry import NoModelError
 
 BUY, NO_BUY = "#b45309", "#1e5a96"
@@ -26,10 +27,10 @@ def write(connection: Connection, out: Path) -> list[Path]:
     matplotlib.use("Agg")  # files only, no display
 
     with Session(bind=connection) as session:
-        stored = session.scalars(
-            select(ModelVersion).order_by(ModelVersion.version.desc()).limit(1)).first()
+        served = registry.served_version_number(session)
+        stored = None if served is None else session.get(ModelVersion, served)
         if stored is None:
-            raise NoModelError("no trained model version in the database")
+            raise NoModelError("no model version is served")
         trained_ids = set(stored.train_user_ids)
         points = [row for row in dataset.labelled_rows(session) if row.user_id in trained_ids]
         version, metrics = stored.version, stored.metrics

@@ -4,9 +4,11 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -55,15 +57,19 @@ def page(browser: Browser, stack: Stack, console_errors: list[str],
 
 @pytest.fixture(scope="session")
 def gender_stack() -> Iterator[Stack]:
-    """A twin of its own whose served version uses gender (trained after the first start,
-    then the API restarted: it loads the newest version at start)."""
+    """A twin of its own whose served version uses gender: trained, then promoted (the API
+    switches without a restart)."""
     with running_twin("gender", "50r/s", 20) as twin:
         path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
-        subprocess.run([sys.executable, "-m", "app", "train", "--features", "age,salary,gender"],
-                       env={**os.environ, **twin.migrate.env, "PATH": path}, cwd=ROOT / "api",
-                       check=True, capture_output=True)
-        twin.api.stop()
-        twin.api.start()
+        for command in (["train", "--features", "age,salary,gender"], ["promote", "2"]):
+            subprocess.run([sys.executable, "-m", "app", *command],
+                           env={**os.environ, **twin.migrate.env, "PATH": path},
+                           cwd=ROOT / "api", check=True, capture_output=True)
+        with httpx.Client(base_url=twin.https_url, verify=twin.nginx.ssl_context()) as client:
+            deadline = time.monotonic() + 5
+            while client.get("/model").json()["model_version"] != 2:
+                assert time.monotonic() < deadline, "version 2 not served within 5 s"
+                time.sleep(0.05)
         yield twin
 
 
