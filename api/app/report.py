@@ -11,10 +11,9 @@ import numpy as np
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from app import dataset, ml
+from app import dataset, ml, registry
 from app.features import FEATURES, CategoricalFeature, NumericFeature
 from app.models import ModelVersion
-from app import registry
 from app.registry import NoModelError
 
 BUY, NO_BUY = "#b45309", "#1e5a96"
