@@ -81,7 +81,7 @@ def test_promote_and_rollback_under_load(replicas: Stack) -> None:
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'social-ads-listener'")
     assert int(listeners) == REPLICAS * int(twin.api.env.get("WEB_CONCURRENCY", "2"))
     assert "version 2 (candidate" in operator(twin, "train", "--features", "age,salary,gender")
-    stop, answers = threading.Event(), []
+    stop, answers = threading.Event(), list[Answer]()
     threads = [threading.Thread(target=load, args=(twin, stop, answers))
                for _ in range(CLIENTS)]
     for thread in threads:
@@ -112,8 +112,9 @@ def test_promote_and_rollback_under_load(replicas: Stack) -> None:
         == {2}
     assert {a.version for a in answers if a.sent_at >= rolled_back + SWITCH_LIMIT_S} == {1}
     # Every answer's version is the one its log row carries.
-    logged = dict(
-        tuple(map(int, line.split("|"))) for line in twin.postgres.psql(
-            "SELECT id, model_version FROM predictions ORDER BY id").splitlines())
+    logged: dict[int, int] = {}
+    for line in twin.postgres.psql("SELECT id, model_version FROM predictions").splitlines():
+        row_id, version = line.split("|")
+        logged[int(row_id)] = int(version)
     mismatched = [a for a in answers if logged.get(a.prediction_id or -1) != a.version]
     assert mismatched == []
