@@ -15,7 +15,8 @@ const COLORS = {
 const MARGIN = { left: 64, right: 16, top: 12, bottom: 44 };
 
 const $ = (id) => document.getElementById(id);
-const state = { inputs: [], model: null };
+const state = { inputs: [], model: null, lastPrediction: null };
+const percent = (value) => `${(value * 100).toFixed(1)} %`;
 
 async function api(path, options = {}) {
   const response = await fetch(path, {
@@ -329,6 +330,10 @@ function showResult(answer, given) {
   $("result-detail").textContent = `Probability of a purchase: ${(answer.probability * 100).toFixed(1)} % `
     + `(model version ${answer.model_version}, prediction #${answer.prediction_id})`;
   $("result").hidden = false;
+  state.lastPrediction = answer.prediction_id;
+  $("outcome-prediction").textContent = `#${answer.prediction_id}`;
+  $("outcome-message").textContent = "";
+  $("outcome-form").hidden = false;
   for (const plot of window.plots || []) {
     const matches = Object.entries(plot.panel.given).every(([name, value]) => given[name] === value);
     if (matches) plot.mark(given[plot.panel.x], given[plot.panel.y]);
@@ -344,10 +349,13 @@ async function loadAccuracy() {
     $("accuracy-summary").textContent = "The accuracy is unavailable right now.";
     return;
   }
+  const live = body.live.n_outcomes
+    ? `Live: ${percent(body.live.accuracy)} on ${body.live.n_outcomes} recorded outcomes.`
+    : "Live: no outcome recorded yet for this version.";
   $("accuracy-summary").textContent = `${body.model}, version ${body.model_version} `
     + `(inputs: ${body.features.join(", ")}): `
-    + `accuracy ${(body.accuracy * 100).toFixed(1)} % on ${body.n_test} held-out people `
-    + `(trained on ${body.n_train}; ROC AUC ${body.roc_auc.toFixed(3)}).`;
+    + `accuracy ${percent(body.accuracy)} on ${body.n_test} held-out people `
+    + `(trained on ${body.n_train}; ROC AUC ${body.roc_auc.toFixed(3)}). ${live}`;
   const peak = Math.max(...body.confusion_matrix.flat(), 1);
   body.confusion_matrix.forEach((row, i) => row.forEach((n, j) => {
     const cell = $(`cm-${i}${j}`);
@@ -357,6 +365,56 @@ async function loadAccuracy() {
     cell.style.backgroundColor = `rgba(30, 90, 150, ${(0.08 + 0.85 * share).toFixed(3)})`;
     cell.style.color = share > 0.5 ? "#fff" : "var(--ink)";
   }));
+}
+
+async function loadVersions() {
+  const { ok, body } = await api("/models");
+  const tbody = $("versions").querySelector("tbody");
+  tbody.replaceChildren();
+  if (!ok) {
+    $("versions-summary").textContent = "The model versions are unavailable right now.";
+    return;
+  }
+  $("versions-summary").textContent = body.served_version === null
+    ? "No version is served yet." : `Version ${body.served_version} is served.`;
+  for (const v of body.versions) {
+    const tr = element("tr", v.served ? { class: "served" } : {});
+    const live = v.live.n_outcomes ? `${percent(v.live.accuracy)} (${v.live.n_outcomes})` : "– (0)";
+    for (const value of [v.version, new Date(v.trained_at).toLocaleString(), v.features.join(", "),
+      percent(v.holdout.accuracy), live, v.served ? "served" : ""]) {
+      tr.append(element("td", {}, String(value)));
+    }
+    tbody.append(tr);
+  }
+}
+
+async function onOutcome(event) {
+  event.preventDefault();
+  const message = $("outcome-message");
+  const chosen = document.querySelector("input[name=outcome]:checked");
+  const token = $("token").value.trim();
+  if (!chosen) {
+    message.textContent = "Choose Bought or Did not buy first.";
+    return;
+  }
+  if (!token) {
+    message.textContent = "The API token is needed to record an outcome.";
+    $("token").focus();
+    return;
+  }
+  const { status, body } = await api(`/predictions/${state.lastPrediction}/outcome`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ purchased: chosen.value === "true" }),
+  });
+  const messages = {
+    201: `Recorded: prediction #${state.lastPrediction} ${body && body.purchased ? "bought" : "did not buy"}.`,
+    401: "The API token was not accepted.",
+    404: "That prediction is not in the log.",
+    409: "This prediction already has an outcome.",
+  };
+  message.textContent = messages[status] || `The service answered ${status}; please try again.`;
+  if (status === 201) await Promise.all([loadAccuracy(), loadVersions()]);
 }
 
 async function loadHistory() {
@@ -429,7 +487,8 @@ async function loadModel() {
 
 document.addEventListener("DOMContentLoaded", async () => {
   $("predict-form").addEventListener("submit", onSubmit);
+  $("outcome-form").addEventListener("submit", onOutcome);
   await loadModel();
-  await Promise.all([loadAccuracy(), loadHistory()]);
+  await Promise.all([loadAccuracy(), loadHistory(), loadVersions()]);
   document.body.dataset.ready = "true";
 });

@@ -175,3 +175,34 @@ def test_a_gender_version_gets_a_required_field_and_a_panel_per_gender(
     marked = page.evaluate("() => window.plots.map(p => p.query !== null)")
     assert marked == [False, True]
     assert console_errors == []
+
+
+def test_versions_table_and_recording_an_outcome(page: Page, stack: Stack) -> None:
+    expect(page.locator("#versions-summary")).to_have_text("Version 1 is served.")
+    expect(page.locator("#versions tbody tr.served td").first).to_have_text("1")
+    expect(page.locator("#outcome-form")).to_be_hidden()
+    submit(page, "52", "43000")
+    expect(page.locator("#outcome-form")).to_be_visible()
+    page.check("input[name=outcome][value=true]")
+    page.click("#outcome-form button")
+    expect(page.locator("#outcome-message")).to_have_text(
+        "The API token is needed to record an outcome.")
+    page.fill("#token", "not-the-token")
+    page.click("#outcome-form button")
+    expect(page.locator("#outcome-message")).to_have_text("The API token was not accepted.")
+    token = stack.api.env["API_TOKEN"]
+    page.fill("#token", token)
+    page.click("#outcome-form button")
+    expect(page.locator("#outcome-message")).to_contain_text("Recorded: prediction #")
+    expect(page.locator("#accuracy-summary")).to_contain_text("recorded outcomes.")
+    expect(page.locator("#versions tbody tr.served")).not_to_contain_text("– (0)")
+    page.click("#outcome-form button")
+    expect(page.locator("#outcome-message")).to_have_text(
+        "This prediction already has an outcome.")
+    # The token lives in the input only: nothing stored, nothing in the page's code.
+    stored = page.evaluate(
+        "() => JSON.stringify([localStorage, sessionStorage, document.cookie])")
+    assert token not in stored
+    assert token not in page.content().replace(page.input_value("#token"), "")
+    assert token not in httpx.get(f"{stack.https_url}/app.js",
+                                  verify=stack.nginx.ssl_context()).text
