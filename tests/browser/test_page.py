@@ -195,7 +195,7 @@ def test_versions_table_and_recording_an_outcome(page: Page, stack: Stack) -> No
     page.click("#outcome-form button")
     expect(page.locator("#outcome-message")).to_contain_text("Recorded: prediction #")
     expect(page.locator("#accuracy-summary")).to_contain_text("recorded outcomes.")
-    expect(page.locator("#versions tbody tr.served")).not_to_contain_text("– (0)")
+    expect(page.locator("#versions tbody tr.served")).not_to_contain_text("\u2013 (0)")
     page.click("#outcome-form button")
     expect(page.locator("#outcome-message")).to_have_text(
         "This prediction already has an outcome.")
