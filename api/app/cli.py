@@ -30,6 +30,9 @@ log = logging.getLogger("app.cli")
 
 # Any fixed number works; every replica's prestart must use the same one.
 PRESTART_LOCK_ID = 0x50C1A1AD5
+# Another run may hold the lock while it trains: wait that long for it, not merely the
+# statement timeout that bounds every other statement.
+PRESTART_LOCK_WAIT = "300s"
 
 
 @contextmanager
@@ -106,11 +109,12 @@ def evaluate(connection: Connection) -> None:
 
 
 def prestart(connection: Connection, csv_path: Path, app_role: str) -> None:
-    """Migrate, seed and train once, however many replicas start at the same moment."""
-    # Waiting for another replica's prestart is normal and may outlast the statement
-    # timeout meant for requests: allow it two minutes.
-    connection.execute(text("SET statement_timeout = '120s'; SET lock_timeout = '120s'"))
+    """Migrate, seed and train once, however many runs start at the same moment."""
+    for setting in ("statement_timeout", "lock_timeout"):
+        connection.execute(text("SELECT set_config(:name, :wait, false)"),
+                           {"name": setting, "wait": PRESTART_LOCK_WAIT})
     connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": PRESTART_LOCK_ID})
+    # Back to the connection's own bounds (its `-c` options) for the work itself.
     connection.execute(text("RESET statement_timeout; RESET lock_timeout"))
     connection.commit()
     try:

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             print("the local twin is stopped")
         else:
             print(f"{'db':9} {status(stack.postgres.pid())}")
-            for replica in range(1, stack.api.replicas + 1):
+            for replica in stack.api.recorded_replicas() or [1]:
                 print(f"{'api-' + str(replica):9} {status(stack.api.pid(replica))}")
             print(f"{'nginx':9} {status(stack.nginx.pid())}")
     except TwinError as error:

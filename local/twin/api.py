@@ -4,7 +4,6 @@ with only the app role's credentials, all on one address as compose's replicas s
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from local.twin import compose
 from local.twin.migrate import venv_path
 from local.twin.processes import (
     TwinError,
+    base_environment,
     free_port,
     in_netns,
     kill_tree,
@@ -64,7 +64,7 @@ class Api:
         with self.log_file(replica).open("ab") as log:
             process = subprocess.Popen(
                 [*in_netns(self.netns), *compose.command("api")],
-                env={**os.environ, **self.env, "API_BIND": bind, "PATH": venv_path()},
+                env={**base_environment(), **self.env, "API_BIND": bind, "PATH": venv_path()},
                 cwd=compose.ROOT / "api", stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
@@ -89,8 +89,12 @@ class Api:
         if pid is not None:
             kill_tree(pid)
 
+    def recorded_replicas(self) -> list[int]:
+        """Every replica with a pid file, however many `up --scale-api` started."""
+        return sorted(int(path.stem.split("-")[1]) for path in self.state_dir.glob("api-*.pid"))
+
     def stop(self) -> None:
-        for replica in range(1, self.replicas + 1):
+        for replica in self.recorded_replicas():
             pid = self.pid(replica)
             if pid is not None:
                 stop_pid(pid, timeout=25)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local.twin import compose
-from local.twin.processes import TwinError, in_netns
+from local.twin.processes import TwinError, base_environment, in_netns
 
 
 def venv_path() -> str:
@@ -32,7 +32,8 @@ class Migrate:
         with self.log_file.open("ab") as log:
             result = subprocess.run(
                 [*in_netns(self.netns), *compose.command("migrate")],
-                env={**os.environ, **self.env, "PATH": venv_path()}, cwd=compose.ROOT / "api",
+                env={**base_environment(), **self.env, "PATH": venv_path()},
+                cwd=compose.ROOT / "api",
                 stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False,
             )
         if result.returncode != 0:

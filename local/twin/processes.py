@@ -13,6 +13,19 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+# What a process of the twin inherits from the shell that started it; everything else comes
+# from the env files compose gives that service, as in a container. OPENBLAS_*: some hosts
+# need them for a correct numpy (see the README of the machine).
+INHERITED = ("PATH", "HOME", "LANG", "TZ", "TMPDIR")
+INHERITED_PREFIXES = ("LC_", "OPENBLAS_")
+
+
+def base_environment() -> dict[str, str]:
+    """The caller's environment without anything a container would not have: a test that
+    put the owner's password in os.environ must not hand it to the api."""
+    return {key: value for key, value in os.environ.items()
+            if key in INHERITED or key.startswith(INHERITED_PREFIXES)}
+
 
 class TwinError(RuntimeError):
     """Something the twin needs is missing or did not come up; the message says what to do."""

@@ -142,7 +142,17 @@ def api_worst_case() -> int:
     return workers * api_threads_per_worker(settings) + 1 + HEALTHCHECK_AND_EXEC
 
 
+# PostgreSQL forks a process per connection: its default max_connections, plus the
+# checkpointer, background writer, WAL writer, autovacuum launcher and 3 workers, the logical
+# replication launcher and a parallel worker or two.
+POSTGRES_MAX_CONNECTIONS = 100
+POSTGRES_BACKGROUND_PROCESSES = 10
+
+
 def test_pids_limits_cover_the_worst_case_with_headroom(services: dict[str, Any]) -> None:
+    assert "command" not in services["db"], "max_connections changed: update the arithmetic"
+    db_worst = POSTGRES_MAX_CONNECTIONS + POSTGRES_BACKGROUND_PROCESSES + HEALTHCHECK_AND_EXEC
+    assert services["db"]["pids_limit"] >= HEADROOM * db_worst
     assert services["nginx"]["pids_limit"] >= HEADROOM * nginx_worst_case()
     assert services["api"]["pids_limit"] >= HEADROOM * api_worst_case()
     # migrate: one python process; OpenBLAS pinned; sklearn's training is single-threaded.

@@ -71,7 +71,7 @@ def test_the_api_scales(compose: dict[str, Any]) -> None:
 def test_every_service_is_hardened(compose: dict[str, Any], name: str) -> None:
     service = compose["services"][name]
     if name == "migrate":  # one-shot: runs to completion, never restarted
-        assert service["restart"] == "no" and "healthcheck" not in service
+        assert service["restart"] == "no" and service["healthcheck"] == {"disable": True}
     else:
         assert service["restart"] == "unless-stopped"
         assert service["healthcheck"]["test"]
@@ -112,6 +112,9 @@ def test_secrets_reach_containers_only_through_env_files(compose: dict[str, Any]
     env_files = {f for s in compose["services"].values() for f in s.get("env_file", [])}
     assert env_files == {".env", ".env_db", ".env_db_owner", ".env_db_app"}
     assert not env_files & set(tracked)
+    ignored = subprocess.run(["git", "check-ignore", *sorted(env_files)], cwd=ROOT,
+                             capture_output=True, text=True, check=False).stdout.split()
+    assert set(ignored) == env_files, "an env file git would add: fix .gitignore"
     assert {f"{name}.example" for name in env_files} <= set(tracked)
     for ignore_file in (ROOT / ".gitignore", ROOT / "api/.dockerignore",
                         ROOT / "nginx/.dockerignore"):
