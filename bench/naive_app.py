@@ -10,10 +10,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import ml
+from app import ml, registry
 from app.config import get_settings
 from app.db import make_engine
 from app.features import FEATURES
@@ -28,9 +27,7 @@ def create_app() -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(get_settings())
         with Session(engine) as session:
-            stored = session.scalars(
-                select(ModelVersion).order_by(ModelVersion.version.desc()).limit(1)
-            ).one()
+            stored = session.get_one(ModelVersion, registry.served_version_number(session))
             state.update(engine=engine, version=stored.version,
                          features=FEATURES.select(stored.features),
                          pipeline=ml.load_pipeline(stored.pipeline))
