@@ -8,14 +8,10 @@ _server = ServerSettings()
 
 wsgi_app = "app.main:create_app()"
 worker_class = "uvicorn_worker.UvicornWorker"
-# API_BIND may list several addresses, comma-separated (the twin adds a private one per replica).
-bind = _server.api_bind.split(",")
+bind = [_server.api_bind]
 workers = _server.web_concurrency
 # Each worker loads the model from PostgreSQL in its lifespan; nothing is shared by forking.
 preload_app = False
-# Several instances may share one address (the local twin's replicas); the kernel spreads
-# new connections over them. In a container there is one instance per address anyway.
-reuse_port = True
 # Trust X-Forwarded-For/-Proto only from the proxy in front of us.
 forwarded_allow_ips = _server.forwarded_allow_ips
 timeout = 30

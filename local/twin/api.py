@@ -1,6 +1,6 @@
-"""The `api` service: N instances of the api image's CMD (gunicorn -c gunicorn.conf.py), each
-with only the app role's credentials, all on one address as compose's replicas share the name
-`api` (gunicorn's reuse_port; the kernel spreads connections over them)."""
+"""The `api` service: N replicas of the api image's CMD (gunicorn -c gunicorn.conf.py), each
+with only the app role's credentials, each on an address of its own as compose's replicas
+are; nginx lists them all as peers of its upstream, as `resolve` lists compose's."""
 
 from __future__ import annotations
 
@@ -43,13 +43,18 @@ class Api:
     def pids(self) -> list[int]:
         return [pid for r in range(1, self.replicas + 1) if (pid := self.pid(r)) is not None]
 
-    def private_port(self, replica: int) -> int:
-        """Each replica also listens alone on a port of its own, so the twin can tell when
-        that one is ready (the shared port answers from any of them)."""
+    def replica_port(self, replica: int) -> int:
+        """Replica 1 listens on `port` (API_PORT); the others on free ports, kept across
+        restarts so nginx's configuration stays right."""
+        if replica == 1:
+            return self.port
         path = self.state_dir / f"api-{replica}.port"
         if not path.exists():
             path.write_text(str(free_port()))
         return int(path.read_text())
+
+    def ports(self) -> list[int]:
+        return [self.replica_port(r) for r in range(1, self.replicas + 1)]
 
     def start(self, timeout: float = 60, wait: bool = True) -> None:
         for replica in range(1, self.replicas + 1):
@@ -60,7 +65,7 @@ class Api:
                 self.wait_ready(replica, timeout)
 
     def _spawn(self, replica: int) -> None:
-        bind = f"{self.bind_host}:{self.port},127.0.0.1:{self.private_port(replica)}"
+        bind = f"{self.bind_host}:{self.replica_port(replica)}"
         with self.log_file(replica).open("ab") as log:
             process = subprocess.Popen(
                 [*in_netns(self.netns), *compose.command("api")],
@@ -74,7 +79,7 @@ class Api:
         if self.netns:  # the fault tests probe from inside the namespace themselves
             return
         try:
-            wait_http(f"http://127.0.0.1:{self.private_port(replica)}/readyz", timeout)
+            wait_http(f"http://127.0.0.1:{self.replica_port(replica)}/readyz", timeout)
         except TwinError as error:
             raise TwinError(f"{error}\n--- {self.log_file(replica)} ---\n"
                             f"{self.tail_log(replica)}") from None

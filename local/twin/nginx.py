@@ -8,7 +8,7 @@ import re
 import shutil
 import ssl
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from local.twin import compose
@@ -43,6 +43,8 @@ class Nginx:
     predict_rate: str = "20r/s"
     predict_burst: int = 40
     server_name: str = "localhost"
+    # Every api replica's port (the stack sets them); by default the one at api_port.
+    api_ports: list[int] = field(default_factory=list)
     # Loopback only by default: the twin is for this machine (in the container: all addresses).
     listen_host: str = "127.0.0.1"
     api_host: str = "127.0.0.1"
@@ -70,7 +72,10 @@ class Nginx:
             "NGINX_HTTP_LISTEN": f"{self.listen_host}:{self.http_port}",
             "NGINX_HTTPS_LISTEN": f"{self.listen_host}:{self.https_port}",
             "NGINX_PUBLIC_HTTPS_PORT": str(self.https_port),
-            "API_UPSTREAM": f"{self.api_host}:{self.api_port}",
+            # The upstream's server entries: compose gives one name that nginx resolves to
+            # every replica; the twin lists each replica's address.
+            "API_UPSTREAM": ";\n    server ".join(
+                f"{self.api_host}:{port}" for port in self.api_ports or [self.api_port]),
             "NGINX_STATIC_ROOT": str(self.prefix / "html"),
             "NGINX_CERT_DIR": str(self.cert_dir),
             "NGINX_ACME_ROOT": str(self.prefix / "acme"),

@@ -74,6 +74,7 @@ class Stack:
         self.postgres.start()
         self.migrate.run()
         self.api.start()
+        self.nginx.api_ports = self.api.ports()
         self.nginx.start()
 
     def down(self) -> None:

@@ -1,5 +1,9 @@
 """Settings: placeholders refused in production, role names safe to put into SQL."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 from pydantic import ValidationError
 
@@ -29,8 +33,9 @@ def test_secrets_do_not_show_in_repr_or_urls() -> None:
     assert settings.database_url(as_owner=True).username == "social_ads"
 
 
-def test_the_api_needs_no_owner_credentials() -> None:
+def test_the_api_needs_no_owner_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """The api container gets only the app role's: owner-only work says where to run it."""
+    monkeypatch.delenv("DB_OWNER_PASSWORD", raising=False)  # settings read the environment
     settings = Settings.model_validate({"app_db_password": "s3cret-App-pw"})
     assert settings.database_url().username == "social_ads_app"
     with pytest.raises(OwnerCredentialsMissingError, match="DB_OWNER_PASSWORD is not set"):
@@ -68,27 +73,22 @@ def test_required_secrets_have_no_default(monkeypatch: pytest.MonkeyPatch) -> No
         Settings()
 
 
-def test_the_cli_names_missing_settings_without_a_traceback() -> None:
-    import os
-    import subprocess
-    import sys
+def migrate_with(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m app migrate` with only `env` (and PATH): it fails before any connection."""
+    return subprocess.run([sys.executable, "-m", "app", "migrate"],
+                          env={"PATH": os.environ["PATH"], **env},
+                          capture_output=True, text=True, check=False)
 
-    env = {"PATH": os.environ["PATH"], "DB_OWNER_PASSWORD": "changeme"}
-    result = subprocess.run([sys.executable, "-m", "app", "migrate"], env=env,
-                            capture_output=True, text=True, check=False)
+
+def test_the_cli_names_missing_settings_without_a_traceback() -> None:
+    result = migrate_with({"DB_OWNER_PASSWORD": "changeme"})
     assert result.returncode == 2
     assert "APP_DB_PASSWORD: Field required" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_an_owner_command_without_owner_credentials_says_where_to_run_it() -> None:
-    import os
-    import subprocess
-    import sys
-
-    env = {"PATH": os.environ["PATH"], "APP_DB_PASSWORD": "s3cret-App-pw"}
-    result = subprocess.run([sys.executable, "-m", "app", "migrate"], env=env,
-                            capture_output=True, text=True, check=False)
+    result = migrate_with({"APP_DB_PASSWORD": "s3cret-App-pw"})
     assert result.returncode == 1
     assert "DB_OWNER_PASSWORD is not set" in result.stderr
     assert "docker compose run --rm migrate" in result.stderr
