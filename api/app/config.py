@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # The least-privilege role the web workers connect as.
     app_db_user: str = Field(default="social_ads_app", pattern=ROLE_NAME_PATTERN)
     app_db_password: SecretStr
+    # The bearer token that may record outcomes (POST /predictions/{id}/outcome). Without
+    # one, nobody can record outcomes.
+    api_token: SecretStr | None = None
 
     # Threads per worker for sync routes (anyio's pool; its default of 40 per process would
     # pass a container's pids_limit under load). Each one holds at most one pooled connection.
@@ -57,7 +60,7 @@ class Settings(BaseSettings):
     def refuse_placeholder_secrets(self) -> "Settings":
         if self.app_env == "development":
             return self
-        for name in ("db_owner_password", "app_db_password"):
+        for name in ("db_owner_password", "app_db_password", "api_token"):
             secret: SecretStr | None = getattr(self, name)
             if secret is not None and secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError(

@@ -10,12 +10,13 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-from app import errors
+from app import errors, reload
 from app.config import Settings, get_settings
 from app.db import app_dsn, make_engine
 from app.middleware import HeadAsGetMiddleware, ServerTimingMiddleware
 from app.prediction_log import PredictionLog
-from app.routes import accuracy, health, model, predict, predictions
+from app.reload import ServedVersionListener
+from app.routes import accuracy, health, model, models, outcomes, predict, predictions
 from app.services import Services
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timeout=settings.db_timeout_s,
         )
         services = Services(settings, engine, prediction_log)
+        listener = ServedVersionListener(
+            app_dsn(settings, application_name=reload.APPLICATION_NAME), services.models,
+            timeout=settings.db_timeout_s)
         prediction_log.start()
         try:
             served = await run_in_threadpool(services.models.get)
@@ -48,7 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # moving it out of the collector's reach keeps full collections short, which was
         # the main source of tail latency.
         gc.freeze()
+        listener.start()
         yield
+        await listener.stop()
         await prediction_log.stop()
         engine.dispose()
 
@@ -64,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ServerTimingMiddleware)
     app.add_middleware(HeadAsGetMiddleware)
     errors.install(app)
-    for router in (predict.router, accuracy.router, model.router, predictions.router,
-                   health.router):
+    for router in (predict.router, accuracy.router, model.router, models.router,
+                   predictions.router, outcomes.router, health.router):
         app.include_router(router)
     return app

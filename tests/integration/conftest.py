@@ -6,7 +6,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from app.main import create_app
-from app.models import Prediction
+from app.models import predictions
 from tests.conftest import Database
 
 
@@ -19,4 +19,4 @@ def client(prepared_database: Database) -> Iterator[TestClient]:
 
 def count_predictions(engine: Engine) -> int:
     with Session(engine) as session:
-        return session.scalar(select(func.count()).select_from(Prediction)) or 0
+        return session.scalar(select(func.count()).select_from(predictions)) or 0

@@ -2,13 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Prediction
+from app.deps import ServicesDep
+from app.models import predictions
 from app.schemas import ErrorResponse, LoggedPrediction
-from app.services import Services, get_services
 
 router = APIRouter(tags=["predictions"])
 
@@ -19,9 +19,10 @@ router = APIRouter(tags=["predictions"])
     responses={422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
 )
 def recent_predictions(
-    services: Annotated[Services, Depends(get_services)],
+    services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[LoggedPrediction]:
     with Session(services.engine) as session:
-        rows = session.scalars(select(Prediction).order_by(Prediction.id.desc()).limit(limit))
-        return [LoggedPrediction.model_validate(row, from_attributes=True) for row in rows]
+        rows = session.execute(
+            select(predictions).order_by(predictions.c.id.desc()).limit(limit))
+        return [LoggedPrediction.model_validate(row._mapping) for row in rows]
