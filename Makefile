@@ -5,8 +5,8 @@ PY := $(VENV)/bin/python
 COMPOSE ?= docker compose
 
 .PHONY: help venv env local local-down local-status evaluate build up down start stop remove \
-	logs exec tools test lint bench clean backup restore local-backup local-restore prune \
-	local-prune
+	logs exec tools test lint bench clean train versions promote rollback backup restore \
+	local-backup local-restore prune local-prune
 
 help:
 	@echo "make local       start the local twin (PostgreSQL, API, nginx) on 8080/8443"
@@ -15,6 +15,8 @@ help:
 	@echo "make local-backup / local-restore FILE=...   the same for the local twin"
 	@echo "make prune DAYS=90 / local-prune DAYS=90   delete log rows older than DAYS"
 	@echo "make evaluate    train from the twin's database and print the workshop's accuracy"
+	@echo "make train [ARGS='--features age,salary,gender']  a candidate version (twin)"
+	@echo "make versions    list them     make promote VERSION=N [ARGS=--force]     make rollback"
 	@echo "make env         create .env, .env_db, .env_db_owner, .env_db_app with generated secrets"
 	@echo "make build       build the images        make up      build and start (docker compose)"
 	@echo "make start/stop  start/stop the containers   make down  stop and remove them (data kept)"
@@ -74,6 +76,21 @@ local-status: $(RUNTIME)
 # The workshop's result, trained from the twin's database: "Accuracy: 89.0%".
 evaluate: $(RUNTIME)
 	$(PY) -m local.twin run -- python -m app evaluate
+
+# The model lifecycle on the twin's database (with compose:
+# docker compose run --rm migrate python -m app promote N). Workers switch without a restart.
+train: $(PY)
+	$(PY) -m local.twin run -- python -m app train $(ARGS)
+
+versions: $(PY)
+	$(PY) -m local.twin run -- python -m app versions
+
+promote: $(PY)
+	@test -n "$(VERSION)" || { echo "usage: make promote VERSION=N [ARGS=--force]"; exit 2; }
+	$(PY) -m local.twin run -- python -m app promote $(VERSION) $(ARGS)
+
+rollback: $(PY)
+	$(PY) -m local.twin run -- python -m app rollback
 
 ENV_FILES := .env .env_db .env_db_owner .env_db_app
 

@@ -10,13 +10,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app import ml
+from app import ml, registry
 from app.config import get_settings
 from app.db import make_engine
-from app.models import ModelVersion
+from app.features import FEATURES
+from app.models import ModelVersion, predictions
 from app.schemas import PredictRequest, PredictResponse
 
 
@@ -27,10 +27,9 @@ def create_app() -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(get_settings())
         with Session(engine) as session:
-            stored = session.scalars(
-                select(ModelVersion).order_by(ModelVersion.version.desc()).limit(1)
-            ).one()
+            stored = session.get_one(ModelVersion, registry.served_version_number(session))
             state.update(engine=engine, version=stored.version,
+                         features=FEATURES.select(stored.features),
                          pipeline=ml.load_pipeline(stored.pipeline))
         yield
         engine.dispose()
@@ -47,15 +46,16 @@ def create_app() -> FastAPI:
 
     @app.post("/predict")
     def predict(body: PredictRequest) -> PredictResponse:
-        features = [[body.age, body.salary]]
+        given = body.model_dump(exclude_none=True)
+        features = ml.design_matrix([given], state["features"])
         purchased = bool(state["pipeline"].predict(features)[0] == 1)
         probability = float(state["pipeline"].predict_proba(features)[0, 1])
         with state["engine"].begin() as connection:
             prediction_id = connection.execute(
-                text("INSERT INTO predictions (age, salary, purchased, probability, model_version)"
-                     " VALUES (:a, :s, :p, :q, :v) RETURNING id"),
-                {"a": body.age, "s": body.salary, "p": purchased, "q": probability,
-                 "v": state["version"]},
+                predictions.insert().values(**given, purchased=purchased,
+                                            probability=probability,
+                                            model_version=state["version"])
+                .returning(predictions.c.id)
             ).scalar_one()
         return PredictResponse(purchased=purchased, probability=probability,
                                model_version=state["version"], prediction_id=prediction_id)

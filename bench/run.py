@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import statistics
@@ -27,6 +28,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app import dataset  # noqa: E402
+from app.features import FEATURES, CategoricalFeature  # noqa: E402
 from local.twin import (  # noqa: E402
     Ports,
     Stack,
@@ -83,7 +86,28 @@ def stack_pids(stack: Stack) -> list[int]:
 # --- load -----------------------------------------------------------------------------------------
 
 
-def wrk(url: str, seconds: int, mode: str) -> dict[str, Any]:
+def sample_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Request rows with every core input (what every model version needs; app.features),
+    drawn over the range the data set covers, as people would send them."""
+    seeded = dataset.read_csv(dataset.default_csv_path())
+    rng = random.Random(seed)
+    rows: list[dict[str, Any]] = [{} for _ in range(n)]
+    for feature in FEATURES:
+        if not feature.core:
+            continue
+        if isinstance(feature, CategoricalFeature):
+            for row in rows:
+                row[feature.name] = rng.choice(feature.categories)
+            continue
+        values = [r.values[feature.name] for r in seeded if r.values[feature.name] is not None]
+        low, high = min(values), max(values)
+        for row in rows:
+            row[feature.name] = (rng.randint(int(low), int(high)) if feature.whole
+                                 else rng.uniform(low, high))
+    return rows
+
+
+def wrk(url: str, seconds: int, mode: str, bodies: Path) -> dict[str, Any]:
     wrk_binary = shutil.which("wrk")
     if wrk_binary is None:
         raise TwinError("wrk not found: apt-get install wrk")
@@ -91,7 +115,8 @@ def wrk(url: str, seconds: int, mode: str) -> dict[str, Any]:
         [wrk_binary, "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "5s",
          # nginx serves its configured name only (the twin's: localhost).
          "-H", "Host: localhost", "-s", str(ROOT / "bench" / "wrk.lua"), url],
-        env={**os.environ, "WRK_MODE": mode}, capture_output=True, text=True, check=True,
+        env={**os.environ, "WRK_MODE": mode, "WRK_BODIES": str(bodies)},
+        capture_output=True, text=True, check=True,
     )
     line = [ln for ln in result.stdout.splitlines() if ln.startswith("{")][-1]
     parsed: dict[str, Any] = json.loads(line)
@@ -100,9 +125,12 @@ def wrk(url: str, seconds: int, mode: str) -> dict[str, Any]:
 
 def measure(stack: Stack, name: str, path: str, mode: str, seconds: int) -> LoadResult:
     url = f"https://127.0.0.1:{stack.ports.https}{path}"
-    wrk(url, 3, mode)  # warm-up: connections, worker caches, the pool
+    bodies = stack.state_dir / "bodies.jsonl"
+    if not bodies.exists():
+        bodies.write_text("".join(json.dumps(row) + "\n" for row in sample_rows(1000)))
+    wrk(url, 3, mode, bodies)  # warm-up: connections, worker caches, the pool
     before = cpu_seconds(stack_pids(stack))
-    raw = wrk(url, seconds, mode)
+    raw = wrk(url, seconds, mode, bodies)
     cpu = cpu_seconds(stack_pids(stack)) - before
     errors = sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors",
                                   "status_errors", "timeouts"))
@@ -122,7 +150,7 @@ def measure(stack: Stack, name: str, path: str, mode: str, seconds: int) -> Load
 
 
 def measure_batch(stack: Stack, rounds: int = 20) -> dict[str, float]:
-    rows = [{"age": 18 + i % 43, "salary": 15000 + (i * 37) % 135000} for i in range(10_000)]
+    rows = sample_rows(10_000, seed=1)
     body = json.dumps({"rows": rows}).encode()
     server, client = [], []
     with httpx.Client(verify=stack.nginx.ssl_context(), timeout=30) as http:

@@ -1,14 +1,15 @@
--- wrk script: WRK_MODE=predict sends POST bodies with varied inputs; anything else is a GET.
+-- wrk script: WRK_MODE=predict sends POST bodies picked at random from the file WRK_BODIES
+-- (one JSON body a line, written by bench/run.py from app.features); anything else is a GET.
 -- At the end it prints one JSON line the benchmark runner parses.
 local mode = os.getenv("WRK_MODE") or "get"
 wrk.headers["Content-Type"] = "application/json"
 
 if mode == "predict" then
+  local bodies = {}
+  for line in io.lines(os.getenv("WRK_BODIES")) do bodies[#bodies + 1] = line end
   math.randomseed(os.time())
   request = function()
-    local body = string.format('{"age": %d, "salary": %d}', math.random(18, 60),
-                               math.random(15, 150) * 1000)
-    return wrk.format("POST", nil, nil, body)
+    return wrk.format("POST", nil, nil, bodies[math.random(#bodies)])
   end
 end
 

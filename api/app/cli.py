@@ -1,14 +1,16 @@
-"""Operator commands, run as the database owner: migrate, seed, train, evaluate, prestart.
+"""Operator commands, run as the database owner: migrate, seed, train, evaluate, report, prestart.
 
     python -m app evaluate      # prints the workshop's two lines
     python -m app prestart      # what the container runs before gunicorn
+    python -m app train --features age,salary,gender
+    python -m app report --out DIR
 """
 
 import argparse
 import logging
 import logging.config
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -16,14 +18,15 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from pydantic import ValidationError
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app import dataset, registry, retention
 from app.config import OwnerCredentialsMissingError, Settings, get_settings
 from app.db import make_engine
-from app.models import ModelVersion
+from app.features import DEFAULT_FEATURES, FEATURES, CategoricalFeature, Feature
+from app.models import ModelVersion, outcomes, predictions
 from app.request_context import logging_config
 
 log = logging.getLogger("app.cli")
@@ -62,19 +65,39 @@ def seed(connection: Connection, csv_path: Path) -> int:
     return added
 
 
-def train(connection: Connection) -> ModelVersion:
-    """Train from the rows in PostgreSQL (not from the CSV) and store a new version."""
+def outcome_rows(session: Session, features: Sequence[Feature]) -> list[dataset.LabelledRow]:
+    """Logged predictions that have an outcome, as training rows: their inputs as logged and
+    what really happened. Rows without a category the version uses are left out."""
+    columns = [predictions.c[f.name] for f in features]
+    result = session.execute(
+        select(predictions.c.id, outcomes.c.purchased, *columns)
+        .join(outcomes, outcomes.c.prediction_id == predictions.c.id)
+        .order_by(predictions.c.id))
+    rows = [dataset.LabelledRow(-row.id, {f.name: row._mapping[f.name] for f in features},
+                                row.purchased) for row in result]
+    needed = [f.name for f in features if isinstance(f, CategoricalFeature)]
+    return [row for row in rows if all(row.values[name] is not None for name in needed)]
+
+
+def train(connection: Connection, feature_names: Sequence[str] = DEFAULT_FEATURES, *,
+          test_size: float = dataset.TEST_SIZE,
+          random_state: int = dataset.RANDOM_STATE,
+          with_outcomes: bool = False) -> ModelVersion:
+    """Train from the rows in PostgreSQL (not from the CSV) and store a candidate version
+    (not served until promoted)."""
     from app import ml  # sklearn is imported only when there is training to do
 
+    features = FEATURES.select(feature_names)
     with Session(bind=connection, expire_on_commit=False) as session, session.begin():
         rows = dataset.labelled_rows(session)
         if not rows:
             raise dataset.DatasetError("the data set table is empty; run the seed step first")
-        trained = ml.train(rows)
+        extra = outcome_rows(session, features) if with_outcomes else []
+        trained = ml.train(rows, features, test_size, random_state, extra)
         pipeline = ml.dump_pipeline(trained.pipeline)
         version = registry.store(session, ml.ALGORITHM, trained, pipeline)
-    log.info("trained model version %d: accuracy %.3f", version.version,
-             version.metrics["accuracy"])
+    log.info("trained model version %d on %s: accuracy %.3f", version.version,
+             ", ".join(version.features), version.metrics["accuracy"])
     return version
 
 
@@ -83,7 +106,7 @@ def evaluate(connection: Connection) -> None:
     from app import ml
 
     with Session(bind=connection) as session:
-        trained = ml.train(dataset.labelled_rows(session))
+        trained = ml.train(dataset.labelled_rows(session), FEATURES.select(DEFAULT_FEATURES))
     print(f"Model: {ml.ALGORITHM}")
     print(f"Accuracy: {trained.metrics['accuracy'] * 100:.1f}%")
 
@@ -104,7 +127,10 @@ def prestart(connection: Connection, csv_path: Path, app_role: str) -> None:
             has_model = registry.latest_version_number(session) is not None
         connection.commit()
         if not has_model:
-            train(connection)
+            # The first start: the workshop's model, served at once.
+            first = train(connection)
+            with Session(bind=connection) as session, session.begin():
+                registry.serve(session, first.version, "first")
     finally:
         connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": PRESTART_LOCK_ID})
         connection.commit()
@@ -124,12 +150,77 @@ def build_parser() -> argparse.ArgumentParser:
                           ("prestart", "migrate, seed and train if no model exists")):
         sub = commands.add_parser(name, help=purpose)
         sub.add_argument("--csv", type=Path, default=dataset.default_csv_path())
-    commands.add_parser("train", help="train from the database and store a new model version")
+    train_command = commands.add_parser(
+        "train", help="train from the database and store a candidate version (not served)")
+    train_command.add_argument(
+        "--features", type=feature_list, default=DEFAULT_FEATURES,
+        help=f"comma-separated inputs, from: {', '.join(FEATURES.names)} "
+             f"(default {','.join(DEFAULT_FEATURES)})")
+    train_command.add_argument(
+        "--test-size", type=float, default=dataset.TEST_SIZE,
+        help="share of the rows the split holds out (the metrics are always on the "
+             "workshop's 100 holdout rows, which never train)")
+    train_command.add_argument("--random-state", type=int, default=dataset.RANDOM_STATE)
+    train_command.add_argument(
+        "--with-outcomes", action="store_true",
+        help="add the logged predictions that have an outcome to the training rows")
+    commands.add_parser("versions", help="list every version, its metrics, which is served")
+    promote_command = commands.add_parser("promote", help="serve a version (hot reload)")
+    promote_command.add_argument("version", type=int)
+    promote_command.add_argument("--force", action="store_true",
+                                 help="promote even if its holdout accuracy is lower")
+    commands.add_parser(
+        "rollback", help="serve the previously served version again (twice: back again)")
     commands.add_parser("evaluate", help="train from the database and print the accuracy")
+    report_command = commands.add_parser(
+        "report", help="write the served version's decision boundary and confusion matrix "
+                       "as PNG files")
+    report_command.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
     prune = commands.add_parser("prune", help="delete log rows (and outcomes) older than DAYS")
     prune.add_argument("--older-than", type=days, required=True, metavar="DAYS",
                        help="age in days (0: everything until now)")
     return parser
+
+
+def print_trained(version: ModelVersion) -> None:
+    metrics = version.metrics
+    print(f"version {version.version} (candidate, not served): "
+          f"holdout accuracy {metrics['accuracy'] * 100:.1f}% on {metrics['n_test']} rows, "
+          f"confusion matrix {metrics['confusion_matrix']}, ROC AUC {metrics['roc_auc']:.3f}; "
+          f"trained on {metrics['n_train']} rows ({version.training['outcome_rows']} from "
+          f"outcomes); inputs {', '.join(version.features)}")
+
+
+def print_versions(connection: Connection) -> None:
+    with Session(bind=connection) as session:
+        summaries = registry.versions(session)
+    print(f"{'version':>7}  {'created (UTC)':19}  {'rows':>5}  {'holdout':>7}  "
+          f"{'live':>6}  {'outcomes':>8}  {'served':6}  inputs")
+    for v in summaries:
+        live = "-" if v.live.accuracy is None else f"{v.live.accuracy * 100:.1f}%"
+        print(f"{v.version:>7}  {v.trained_at:%Y-%m-%d %H:%M:%S}  {v.metrics['n_train']:>5}  "
+              f"{v.metrics['accuracy'] * 100:>6.1f}%  {live:>6}  {v.live.n_outcomes:>8}  "
+              f"{'yes' if v.served else '':6}  {','.join(v.features)}")
+
+
+def change_served(connection: Connection, change: Callable[[Session], int]) -> None:
+    with Session(bind=connection) as session, session.begin():
+        version = change(session)
+    print(f"version {version} is served (every API worker switches within seconds)")
+
+
+def feature_list(text: str) -> tuple[str, ...]:
+    try:
+        return tuple(f.name for f in FEATURES.select(text.split(",")))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def report(connection: Connection, out: Path) -> None:
+    from app import report as plots  # matplotlib and sklearn: only for this command
+
+    for path in plots.write(connection, out):
+        print(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,7 +242,19 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "seed":
                 seed(connection, args.csv)
             elif args.command == "train":
-                train(connection)
+                version = train(connection, args.features, test_size=args.test_size,
+                                random_state=args.random_state,
+                                with_outcomes=args.with_outcomes)
+                print_trained(version)
+            elif args.command == "versions":
+                print_versions(connection)
+            elif args.command == "promote":
+                change_served(connection, lambda s: registry.promote(s, args.version,
+                                                                     force=args.force))
+            elif args.command == "rollback":
+                change_served(connection, registry.rollback)
+            elif args.command == "report":
+                report(connection, args.out)
             elif args.command == "prestart":
                 prestart(connection, args.csv, settings.app_db_user)
             elif args.command == "prune":
@@ -159,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"deleted {deleted} prediction rows older than {args.older_than} days")
             else:
                 evaluate(connection)
-    except (dataset.DatasetError, retention.RetentionError, OwnerCredentialsMissingError) as error:
+    except (dataset.DatasetError, OwnerCredentialsMissingError, registry.LifecycleError,
+            registry.NoModelError, retention.RetentionError) as error:
         log.error("%s", error)
         return 1
     except OperationalError as error:

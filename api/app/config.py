@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # The least-privilege role the web workers connect as.
     app_db_user: str = Field(default="social_ads_app", pattern=ROLE_NAME_PATTERN)
     app_db_password: SecretStr
+    # The bearer token that may read the log (GET /predictions) and record outcomes
+    # (POST /predictions/{id}/outcome). Without one, nobody can do either.
+    api_token: SecretStr | None = None
 
     # Threads per worker for sync routes (anyio's pool; its default of 40 per process would
     # pass a container's pids_limit under load). Each one holds at most one pooled connection.
@@ -54,8 +57,6 @@ class Settings(BaseSettings):
     # Requests waiting for the log writer beyond this are refused with 503, not queued forever.
     log_queue_max_requests: int = Field(default=1_000, ge=1)
 
-    # The bearer token that reads the log (GET /predictions) and posts outcomes.
-    api_token: SecretStr
     # prometheus_client's multiprocess folder (a tmpfs): set, every gunicorn worker writes its
     # samples there and /metrics merges them; unset (a single process), in memory.
     prometheus_multiproc_dir: Path | None = None

@@ -1,26 +1,35 @@
-"""The Social_Network_Ads data set: validated from the shipped CSV, seeded into PostgreSQL once."""
+"""The Social_Network_Ads data set: validated from the shipped CSV, seeded into PostgreSQL once.
+
+The columns come from `app.features`: each feature's CSV header, bounds or categories. A blank
+numeric cell is stored as NULL (training imputes it with the training rows' mean); anything
+else malformed refuses the whole file, naming the line.
+"""
 
 import csv
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from app.models import DatasetRow
+from app.features import FEATURES, CategoricalFeature, Feature, FeatureSet
+from app.models import dataset_rows
 
-HEADER = ["User ID", "Gender", "Age", "EstimatedSalary", "Purchased"]
-GENDERS = {"Male", "Female"}
+USER_ID, PURCHASED = "User ID", "Purchased"
+# The workshop's split: its test rows are the holdout every version is evaluated on.
+TEST_SIZE = 0.25
+RANDOM_STATE = 0
 
 
 @dataclass(frozen=True)
 class LabelledRow:
-    """What training needs of a row."""
+    """What training needs of a row: its inputs by feature name (None where blank)."""
 
     user_id: int
-    age: float
-    salary: float
+    values: dict[str, Any]
     purchased: bool
 
 
@@ -32,84 +41,119 @@ class DatasetError(ValueError):
 class SeedRow:
     user_id: int
     line: int
-    gender: str
-    age: int
-    estimated_salary: int
+    values: dict[str, Any]  # by feature name
     purchased: bool
+
+    def labelled(self) -> LabelledRow:
+        return LabelledRow(self.user_id, self.values, self.purchased)
 
 
 def default_csv_path() -> Path:
     return Path(__file__).resolve().parent / "data" / "Social_Network_Ads.csv"
 
 
-def _parse_int(value: str, field: str, line: int, low: int, high: int) -> int:
+def _parse_number(text: str, feature: Feature, line: int) -> float | int | None:
+    assert not isinstance(feature, CategoricalFeature)
+    if text == "":
+        return None  # imputed at training time
+    what = "a whole number" if feature.whole else "a number"
     try:
-        number = int(value)
+        number: float | int = int(text) if feature.whole else float(text)
     except ValueError:
-        raise DatasetError(f"line {line}: {field} must be a whole number, got {value!r}") from None
-    if not low <= number <= high:
-        raise DatasetError(f"line {line}: {field} must be between {low} and {high}, got {number}")
+        raise DatasetError(
+            f"line {line}: {feature.csv_header} must be {what}, got {text!r}") from None
+    if not (math.isfinite(number) and feature.low <= number <= feature.high):
+        raise DatasetError(f"line {line}: {feature.csv_header} must be between "
+                           f"{feature.low:g} and {feature.high:g}, got {text}")
     return number
 
 
-def _parse_row(fields: list[str], line: int) -> SeedRow:
-    if len(fields) != len(HEADER):
-        raise DatasetError(f"line {line}: expected {len(HEADER)} fields, got {len(fields)}")
-    user_id, gender, age, salary, purchased = (f.strip() for f in fields)
-    if gender not in GENDERS:
-        raise DatasetError(f"line {line}: Gender must be Male or Female, got {gender!r}")
+def _parse_value(text: str, feature: Feature, line: int) -> Any:
+    if isinstance(feature, CategoricalFeature):
+        if text not in feature.categories:
+            raise DatasetError(f"line {line}: {feature.csv_header} must be "
+                               f"{' or '.join(feature.categories)}, got {text!r}")
+        return text
+    return _parse_number(text, feature, line)
+
+
+def _parse_user_id(text: str, line: int) -> int:
+    try:
+        user_id = int(text)
+    except ValueError:
+        raise DatasetError(f"line {line}: {USER_ID} must be a whole number, got {text!r}") from None
+    if not 1 <= user_id <= 2**62:
+        raise DatasetError(f"line {line}: {USER_ID} must be between 1 and {2**62}, got {user_id}")
+    return user_id
+
+
+def _parse_row(cells: dict[str, str], line: int, features: FeatureSet) -> SeedRow:
+    purchased = cells[PURCHASED]
     if purchased not in {"0", "1"}:
-        raise DatasetError(f"line {line}: Purchased must be 0 or 1, got {purchased!r}")
+        raise DatasetError(f"line {line}: {PURCHASED} must be 0 or 1, got {purchased!r}")
     return SeedRow(
-        user_id=_parse_int(user_id, "User ID", line, 1, 2**62),
+        user_id=_parse_user_id(cells[USER_ID], line),
         line=line,
-        gender=gender,
-        age=_parse_int(age, "Age", line, 0, 120),
-        estimated_salary=_parse_int(salary, "EstimatedSalary", line, 0, 10_000_000),
+        values={f.name: _parse_value(cells[f.csv_header], f, line) for f in features},
         purchased=purchased == "1",
     )
 
 
-def read_csv(path: Path) -> list[SeedRow]:
+def read_csv(path: Path, features: FeatureSet = FEATURES) -> list[SeedRow]:
     """Every row validated before anything is stored: a bad file loads nothing."""
+    expected = {USER_ID, PURCHASED, *(f.csv_header for f in features)}
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
-        if header != HEADER:
-            raise DatasetError(f"line 1: expected header {','.join(HEADER)}, got {header!r}")
-        rows = [_parse_row(fields, reader.line_num) for fields in reader if fields]
+        if header is None or len(header) != len(expected) or set(header) != expected:
+            raise DatasetError(f"line 1: expected the columns {', '.join(sorted(expected))}; "
+                               f"got {header!r}")
+        rows = []
+        for fields in reader:
+            if not fields:
+                continue
+            if len(fields) != len(header):
+                raise DatasetError(f"line {reader.line_num}: expected {len(header)} fields, "
+                                   f"got {len(fields)}")
+            cells = dict(zip(header, (f.strip() for f in fields), strict=True))
+            rows.append(_parse_row(cells, reader.line_num, features))
     if not rows:
         raise DatasetError(f"{path}: no data rows")
     seen: dict[int, int] = {}
     for row in rows:
         if row.user_id in seen:
             raise DatasetError(
-                f"line {row.line}: User ID {row.user_id} repeats line {seen[row.user_id]}"
+                f"line {row.line}: {USER_ID} {row.user_id} repeats line {seen[row.user_id]}"
             )
         seen[row.user_id] = row.line
     return rows
 
 
-def seed(session: Session, rows: list[SeedRow]) -> int:
+def seed(session: Session, rows: list[SeedRow], features: FeatureSet = FEATURES,
+         table: Table = dataset_rows) -> int:
     """Insert the rows not yet present, in the caller's transaction; returns how many were new."""
+    values = [{"user_id": row.user_id, "line": row.line, "purchased": row.purchased,
+               **{f.dataset_column: row.values[f.name] for f in features}} for row in rows]
     statement = (
-        insert(DatasetRow)
-        .values([asdict(row) for row in rows])
-        .on_conflict_do_nothing(index_elements=[DatasetRow.user_id])
-        .returning(DatasetRow.user_id)
+        insert(table).values(values)
+        .on_conflict_do_nothing(index_elements=[table.c.user_id])
+        .returning(table.c.user_id)
     )
     return len(session.execute(statement).all())
 
 
-def count_rows(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(DatasetRow)) or 0
+def count_rows(session: Session, table: Table = dataset_rows) -> int:
+    return session.scalar(select(func.count()).select_from(table)) or 0
 
 
-def labelled_rows(session: Session) -> list[LabelledRow]:
+def labelled_rows(session: Session, features: FeatureSet = FEATURES,
+                  table: Table = dataset_rows) -> list[LabelledRow]:
     """The training data, from PostgreSQL, in the file order the workshop's split relies on."""
+    columns = [table.c[f.dataset_column].label(f.name) for f in features]
     result = session.execute(
-        select(
-            DatasetRow.user_id, DatasetRow.age, DatasetRow.estimated_salary, DatasetRow.purchased
-        ).order_by(DatasetRow.line)
-    )
-    return [LabelledRow(*row) for row in result]
+        select(table.c.user_id, table.c.purchased, *columns).order_by(table.c.line))
+    return [
+        LabelledRow(row.user_id, {f.name: row._mapping[f.name] for f in features},
+                    row.purchased)
+        for row in result
+    ]

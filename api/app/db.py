@@ -8,11 +8,13 @@ from sqlalchemy import Engine, create_engine
 from app.config import Settings
 
 
-def connect_args(settings: Settings, *, as_owner: bool = False) -> dict[str, Any]:
+def connect_args(settings: Settings, *, as_owner: bool = False,
+                 application_name: str | None = None) -> dict[str, Any]:
     timeout_ms = settings.db_statement_timeout_ms
     return {
         "connect_timeout": settings.db_connect_timeout_s,
-        "application_name": "social-ads-owner" if as_owner else "social-ads-api",
+        "application_name": application_name or (
+            "social-ads-owner" if as_owner else "social-ads-api"),
         # statement_timeout bounds a slow server; tcp_user_timeout and keepalives bound a
         # silent network (a blackholed server never answers, so only the client can give up).
         "options": f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}",
@@ -38,8 +40,10 @@ def make_engine(settings: Settings, *, as_owner: bool = False) -> Engine:
     )
 
 
-def app_dsn(settings: Settings) -> str:
-    """The app role's libpq connection string, for the prediction log's own connection."""
+def app_dsn(settings: Settings, application_name: str = "social-ads-api") -> str:
+    """The app role's libpq connection string, for the connections a worker drives on its
+    event loop (the prediction log's, the served-version listener's)."""
     url = settings.database_url()
     return str(make_dsn(host=url.host, port=url.port, dbname=url.database, user=url.username,
-                        password=url.password, **connect_args(settings)))
+                        password=url.password,
+                        **connect_args(settings, application_name=application_name)))

@@ -1,53 +1,76 @@
 """Input drift: are recent inputs distributed like the served version's training rows?
 
-Population stability index per feature: the training values are cut into ten bins at their
-deciles (open at both ends, so nothing falls outside), and PSI = sum over bins of
+Population stability index per input of the served version. A numeric input's training values
+are cut into ten bins at their deciles (open at both ends, so nothing falls outside); a
+categorical input's bins are its categories. PSI = sum over bins of
 (recent% - training%) * ln(recent% / training%). Rule of thumb: below 0.1 stable, 0.1 to
 0.25 a moderate shift, above 0.25 a real one. The window is the newest DRIFT_WINDOW logged
 inputs of the served version (1,000 by default): recent enough to react within minutes
-under load, large enough that ten bins are not noise.
+under load, large enough that ten bins are not noise. Missing values (an optional input not
+given, a blank training cell) are left out on both sides.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Prediction
+from app.features import Feature
+from app.models import predictions
 
-FEATURES = ("age", "salary")
 BINS = 10
 # A bin empty on one side would make the logarithm infinite; this floor keeps PSI finite.
 FLOOR = 1e-4
 
 
+def _psi_of_shares(expected: np.ndarray, actual: np.ndarray) -> float:
+    e = np.maximum(expected, FLOOR)
+    a = np.maximum(actual, FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
 def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
+    """PSI of numeric values, over the deciles of `expected`."""
     train = np.asarray(expected, dtype=np.float64)
     recent = np.asarray(actual, dtype=np.float64)
     if train.size == 0 or recent.size == 0:
         return 0.0
     inner = np.unique(np.quantile(train, np.linspace(0, 1, BINS + 1)[1:-1]))
     edges = np.concatenate(([-np.inf], inner, [np.inf]))
-    e = np.maximum(np.histogram(train, edges)[0] / train.size, FLOOR)
-    a = np.maximum(np.histogram(recent, edges)[0] / recent.size, FLOOR)
-    return float(np.sum((a - e) * np.log(a / e)))
+    return _psi_of_shares(np.histogram(train, edges)[0] / train.size,
+                          np.histogram(recent, edges)[0] / recent.size)
 
 
-def recent_inputs(session: Session, model_version: int, window: int) -> list[tuple[float, float]]:
+def categorical_psi(expected: Sequence[str], actual: Sequence[str]) -> float:
+    """PSI of categories, one bin each (a category unseen in training gets its own)."""
+    if not expected or not actual:
+        return 0.0
+    categories = sorted(set(expected) | set(actual))
+    shares = [np.array([list(values).count(c) for c in categories]) / len(values)
+              for values in (expected, actual)]
+    return _psi_of_shares(shares[0], shares[1])
+
+
+def recent_inputs(session: Session, model_version: int, features: Sequence[Feature],
+                  window: int) -> list[dict[str, Any]]:
     # Newest first by the primary key (ids only grow): no extra index on the log.
     rows = session.execute(
-        select(Prediction.age, Prediction.salary)
-        .where(Prediction.model_version == model_version)
-        .order_by(Prediction.id.desc())
+        select(*(predictions.c[f.name] for f in features))
+        .where(predictions.c.model_version == model_version)
+        .order_by(predictions.c.id.desc())
         .limit(window)
     )
-    return [(age, salary) for age, salary in rows]
+    return [dict(row._mapping) for row in rows]
 
 
-def psi_by_feature(training: Sequence[Sequence[float]],
-                   recent: Sequence[Sequence[float]]) -> dict[str, float]:
-    return {
-        name: psi([row[i] for row in training], [row[i] for row in recent])
-        for i, name in enumerate(FEATURES)
-    }
+def psi_by_feature(features: Sequence[Feature], training: Sequence[dict[str, Any]],
+                   recent: Sequence[dict[str, Any]]) -> dict[str, float]:
+    figures = {}
+    for feature in features:
+        given = [[row[feature.name] for row in rows if row.get(feature.name) is not None]
+                 for rows in (training, recent)]
+        figures[feature.name] = (psi(*given) if feature.kind == "numeric"
+                                 else categorical_psi(*given))
+    return figures

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-from app import errors
+from app import errors, reload
 from app.config import Settings, get_settings
 from app.db import app_dsn, make_engine
 from app.metrics import Metrics
@@ -20,7 +20,17 @@ from app.middleware import (
     ServerTimingMiddleware,
 )
 from app.prediction_log import PredictionLog
-from app.routes import accuracy, health, model, monitoring, predict, predictions
+from app.reload import ServedVersionListener
+from app.routes import (
+    accuracy,
+    health,
+    model,
+    models,
+    monitoring,
+    outcomes,
+    predict,
+    predictions,
+)
 from app.services import Services
 
 log = logging.getLogger(__name__)
@@ -44,6 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_failure=metrics.log_commit_failures.inc,
         )
         services = Services(settings, engine, prediction_log)
+        listener = ServedVersionListener(
+            app_dsn(settings, application_name=reload.APPLICATION_NAME), services.models,
+            timeout=settings.db_timeout_s)
         prediction_log.start()
         try:
             served = await run_in_threadpool(services.models.get)
@@ -57,7 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # moving it out of the collector's reach keeps full collections short, which was
         # the main source of tail latency.
         gc.freeze()
+        listener.start()
         yield
+        await listener.stop()
         await prediction_log.stop()
         engine.dispose()
 
@@ -77,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.add_middleware(HeadAsGetMiddleware)
     errors.install(app)
-    for router in (predict.router, accuracy.router, model.router, predictions.router,
-                   health.router, monitoring.router):
+    for router in (predict.router, accuracy.router, model.router, models.router,
+                   predictions.router, outcomes.router, health.router, monitoring.router):
         app.include_router(router)
     return app

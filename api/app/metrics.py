@@ -13,11 +13,15 @@ nothing is registered at import, and two apps in one test process do not collide
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from app.registry import LiveMetrics
 
 # Request latency buckets: the service answers in milliseconds; 15 s is nginx's read timeout.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0)
@@ -82,12 +86,12 @@ class _WithExtra(Collector):
         yield from self._extra
 
 
-def drift_family(model_version: int, window_rows: int,
-                 psi_by_feature: Mapping[str, float]) -> list[Metric]:
+def drift_families(model_version: int, window_rows: int,
+                   psi_by_feature: Mapping[str, float]) -> list[Metric]:
     psi = GaugeMetricFamily(
         "model_input_drift_psi",
         "Population stability index of recent inputs against the served version's training "
-        "rows, per feature (< 0.1 stable, 0.1-0.25 moderate, > 0.25 shifted).",
+        "rows, per input (< 0.1 stable, 0.1-0.25 moderate, > 0.25 shifted).",
         labels=["model_version", "feature"])
     for feature, value in psi_by_feature.items():
         psi.add_metric([str(model_version), feature], value)
@@ -96,6 +100,20 @@ def drift_family(model_version: int, window_rows: int,
                              labels=["model_version"])
     rows.add_metric([str(model_version)], window_rows)
     return [psi, rows]
+
+
+def live_families(live: Mapping[int, "LiveMetrics"]) -> list[Metric]:
+    """Outcomes recorded and live accuracy, per version (from the database, so every replica
+    reports the same figures: aggregate them with max, not sum)."""
+    outcomes = GaugeMetricFamily("model_outcomes", "Outcomes recorded for a version's "
+                                 "logged predictions.", labels=["model_version"])
+    accuracy = GaugeMetricFamily("model_live_accuracy", "Share of a version's predictions "
+                                 "with an outcome that were right.", labels=["model_version"])
+    for version, metrics in sorted(live.items()):
+        outcomes.add_metric([str(version)], metrics.n_outcomes)
+        if metrics.accuracy is not None:
+            accuracy.add_metric([str(version)], metrics.accuracy)
+    return [outcomes, accuracy]
 
 
 def exposition(metrics: Metrics, multiprocess: bool, extra: list[Metric]) -> bytes:

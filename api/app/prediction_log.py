@@ -23,38 +23,51 @@ import orjson
 import psycopg2
 import psycopg2.extensions
 
+from app.features import FEATURES, FeatureSet
 from app.request_context import current_request_id
 
 log = logging.getLogger(__name__)
 
-# One round trip for any number of rows, passed as four array literals (PostgreSQL parses a
-# '{...}' literal far faster than an ARRAY[...] of 10,000 expressions). Rows enter in `ord`
-# order and each takes the next value of the id sequence as it is inserted, so the ids in
-# ascending order are the rows' ids in request order. They come back as one array literal:
-# one value to transfer and parse instead of 10,000 rows. Each row's request id is looked up
-# by its request's index (`req`) in a short array of ids, so a 10,000-row batch sends its id
-# once, not 10,000 times.
-INSERT_ROWS = """
+# One round trip for any number of rows, passed as one array literal per column (PostgreSQL
+# parses a '{...}' literal far faster than an ARRAY[...] of 10,000 expressions). Rows enter in
+# `ord` order and each takes the next value of the id sequence as it is inserted, so the ids
+# in ascending order are the rows' ids in request order. They come back as one array literal:
+# one value to transfer and parse instead of 10,000 rows. An input no row gave is passed as
+# NULL: unnest pads it with NULLs. Each row's request id is looked up by its request's index
+# (`req`) in a short array of ids, so a 10,000-row batch sends its id once, not 10,000 times.
+def insert_sql(features: FeatureSet) -> str:
+    names = ", ".join(f.name for f in features)
+    arrays = ", ".join(f"%s::{f.array_type}" for f in features)
+    return f"""
 WITH inserted AS (
-    INSERT INTO predictions (age, salary, purchased, probability, model_version, request_id)
-    SELECT age, salary, purchased, probability, %s, (%s::text[])[req]
-    FROM unnest(%s::float8[], %s::float8[], %s::bool[], %s::float8[], %s::int[])
-         WITH ORDINALITY AS row(age, salary, purchased, probability, req, ord)
+    INSERT INTO predictions ({names}, purchased, probability, model_version, request_id)
+    SELECT {names}, purchased, probability, %s, (%s::text[])[req]
+    FROM unnest({arrays}, %s::bool[], %s::float8[], %s::int[])
+         WITH ORDINALITY AS row({names}, purchased, probability, req, ord)
     ORDER BY ord
     RETURNING id
 )
 SELECT array_agg(id ORDER BY id)::text FROM inserted
-"""
+"""  # noqa: S608  # only identifiers from app.features, checked there
 
 
-def float_array(values: list[float]) -> str:
+def float_array(values: list[Any]) -> str:
     # orjson writes the shortest text that reads back as the same float (nothing is rounded),
-    # twenty times faster than repr: "[1.5,2.0]" becomes the literal "{1.5,2.0}".
+    # twenty times faster than repr: "[1.5,2.0]" becomes the literal "{1.5,2.0}"; None
+    # becomes null, which PostgreSQL reads as NULL.
     return "{" + orjson.dumps(values)[1:-1].decode() + "}"
+
+
+def text_array(values: list[Any]) -> str:
+    # Categories are plain words (app.features checks them), so quoting needs no escapes.
+    return "{" + ",".join("NULL" if v is None else f'"{v}"' for v in values) + "}"
 
 
 def bool_array(values: list[bool]) -> str:
     return "{" + ",".join("t" if value else "f" for value in values) + "}"
+
+
+ARRAY_WRITERS = {"numeric": float_array, "categorical": text_array}
 
 
 def id_array(values: list[str | None]) -> str:
@@ -79,14 +92,15 @@ class LogUnavailableError(RuntimeError):
 class LogRows:
     """The rows of one request, column by column (cheap to build for a 10,000-row batch)."""
 
-    ages: list[float]
-    salaries: list[float]
+    # Each input's values by feature name (None where a row did not give it); an input that
+    # no row gave is left out.
+    inputs: dict[str, list[Any]]
     purchased: list[bool]
     probabilities: list[float]
     model_version: int
 
     def __len__(self) -> int:
-        return len(self.ages)
+        return len(self.purchased)
 
 
 @dataclass
@@ -97,6 +111,12 @@ class _Pending:
     future: asyncio.Future[list[int]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+
+def _resolve(future: "asyncio.Future[None]") -> None:
+    # A readiness callback can run again before the awaiting task removes it.
+    if not future.done():
+        future.set_result(None)
 
 
 class AsyncConnection:
@@ -116,26 +136,56 @@ class AsyncConnection:
             ready = loop.create_future()
             fd = connection.fileno()
             if state == psycopg2.extensions.POLL_READ:
-                loop.add_reader(fd, ready.set_result, None)
+                loop.add_reader(fd, _resolve, ready)
                 try:
                     await ready
                 finally:
                     loop.remove_reader(fd)
             else:
-                loop.add_writer(fd, ready.set_result, None)
+                loop.add_writer(fd, _resolve, ready)
                 try:
                     await ready
                 finally:
                     loop.remove_writer(fd)
 
-    async def fetch_column(self, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
+    async def _cursor(self) -> Any:
         if self._connection is None:
             self._connection = psycopg2.connect(self._dsn, async_=True)
             await self._wait()
-        cursor = self._connection.cursor()
+        return self._connection.cursor()
+
+    async def fetch_column(self, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
+        cursor = await self._cursor()
         cursor.execute(sql, parameters)
         await self._wait()
         return [value for (value,) in cursor.fetchall()]
+
+    async def execute(self, sql: str) -> None:
+        cursor = await self._cursor()
+        cursor.execute(sql)
+        await self._wait()
+
+    async def notifications(self, timeout: float) -> list[str]:
+        """The payloads of the NOTIFYs received within `timeout` seconds (after LISTEN); an
+        empty list if none came. Raises if the connection broke meanwhile."""
+        connection = self._connection
+        if connection is None:
+            raise psycopg2.InterfaceError("not connected")
+        if not connection.notifies:
+            loop = asyncio.get_running_loop()
+            ready = loop.create_future()
+            fd = connection.fileno()
+            loop.add_reader(fd, _resolve, ready)
+            try:
+                await asyncio.wait_for(ready, timeout)
+            except TimeoutError:
+                return []
+            finally:
+                loop.remove_reader(fd)
+            await self._wait()  # reads what arrived (an EOF raises here)
+        payloads = [notify.payload for notify in connection.notifies]
+        connection.notifies.clear()
+        return payloads
 
     def close(self) -> None:
         if self._connection is not None:
@@ -145,9 +195,12 @@ class AsyncConnection:
 
 class PredictionLog:
     def __init__(self, dsn: str, *, max_batch_rows: int, max_waiting: int,
-                 timeout: float, on_commit: CommitObserver | None = None,
+                 timeout: float, features: FeatureSet = FEATURES,
+                 on_commit: CommitObserver | None = None,
                  on_failure: Callable[[], None] | None = None) -> None:
         self._connection = AsyncConnection(dsn)
+        self._features = features
+        self._insert_sql = insert_sql(features)
         self._on_commit = on_commit
         self._on_failure = on_failure
         self._max_batch_rows = max_batch_rows
@@ -218,14 +271,17 @@ class PredictionLog:
                 start += len(pending.rows)
 
     async def _insert(self, version: int, group: list[_Pending]) -> list[int]:
-        parameters = (
-            version,
-            id_array([p.request_id for p in group]),
-            float_array([v for p in group for v in p.rows.ages]),
-            float_array([v for p in group for v in p.rows.salaries]),
-            bool_array([v for p in group for v in p.rows.purchased]),
-            float_array([v for p in group for v in p.rows.probabilities]),
-            index_array([len(p.rows) for p in group]),
-        )
-        [ids] = await self._connection.fetch_column(INSERT_ROWS, parameters)
+        parameters: list[Any] = [version, id_array([p.request_id for p in group])]
+        for feature in self._features:
+            if all(feature.name not in p.rows.inputs for p in group):
+                parameters.append(None)
+                continue
+            values: list[Any] = []
+            for pending in group:
+                values.extend(pending.rows.inputs.get(feature.name) or [None] * len(pending.rows))
+            parameters.append(ARRAY_WRITERS[feature.kind](values))
+        parameters.append(bool_array([v for p in group for v in p.rows.purchased]))
+        parameters.append(float_array([v for p in group for v in p.rows.probabilities]))
+        parameters.append(index_array([len(p.rows) for p in group]))
+        [ids] = await self._connection.fetch_column(self._insert_sql, tuple(parameters))
         return [int(row_id) for row_id in ids[1:-1].split(",")]

@@ -1,9 +1,9 @@
 """What a worker holds for its lifetime: settings, the engine, the log writer, the loaded model."""
 
+import logging
 import threading
 from dataclasses import dataclass, field
 
-from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -11,9 +11,14 @@ from app import registry
 from app.config import Settings
 from app.prediction_log import PredictionLog
 
+log = logging.getLogger(__name__)
+
 
 class ModelHolder:
-    """Loads the newest model version once; if the database was down at start, on first use."""
+    """The served model version: loaded at start (or, if the database was down then, on first
+    use), replaced when the served version changes (`switch_to`). A replacement is one
+    reference assignment of a new immutable ServedModel: a request that already took the old
+    one finishes with it, and its answer and log row carry that version."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -29,8 +34,19 @@ class ModelHolder:
             with self._lock:
                 if self._model is None:
                     with Session(self._engine) as session:
-                        self._model = registry.load_latest(session)
+                        self._model = registry.load_served(session)
         return self._model
+
+    def switch_to(self, version: int) -> bool:
+        """Serve `version` (blocking: run it in a thread); False if it already is served."""
+        with self._lock:
+            if self._model is not None and self._model.version == version:
+                return False
+            with Session(self._engine) as session:
+                model = registry.load(session, version)
+            self._model = model
+        log.info("now serving model version %d", version)
+        return True
 
 
 @dataclass
@@ -42,10 +58,3 @@ class Services:
 
     def __post_init__(self) -> None:
         self.models = ModelHolder(self.engine)
-
-
-async def get_services(request: Request) -> Services:
-    # async on purpose: FastAPI runs a plain `def` dependency in its thread pool, which would
-    # add a thread hop to every request for a dictionary lookup.
-    services: Services = request.app.state.services
-    return services

@@ -1,8 +1,9 @@
-// The page: a form for /predict, the accuracy from /accuracy, the decision boundary drawn from
-// the served model's own parameters (/model), and the latest rows of the log (/predictions).
+// The page: a form for /predict built from the inputs /model declares, the accuracy and the
+// confusion matrix from /accuracy, the decision boundary as /model draws it (one panel per
+// category when the served version uses one), and the latest rows of the log (/predictions).
+// Nothing here knows the model's formula or its inputs: both come from /model.
 "use strict";
 
-const LIMITS = { age: [0, 120], salary: [0, 10000000] };
 const COLORS = {
   buyRegion: [253, 231, 200],
   noBuyRegion: [219, 232, 245],
@@ -14,6 +15,8 @@ const COLORS = {
 const MARGIN = { left: 64, right: 16, top: 12, bottom: 44 };
 
 const $ = (id) => document.getElementById(id);
+const state = { inputs: [], model: null, lastPrediction: null };
+const percent = (value) => `${(value * 100).toFixed(1)} %`;
 
 async function api(path, options = {}) {
   const response = await fetch(path, {
@@ -29,26 +32,32 @@ async function api(path, options = {}) {
   return { status: response.status, ok: response.ok, body };
 }
 
-// --- the decision boundary --------------------------------------------------------------------
-
-// The same arithmetic as the API: standardise, weigh, add the intercept; > 0 means "buys".
-function decision(model, age, salary) {
-  const x = [age, salary];
-  let z = model.intercept;
-  for (let i = 0; i < 2; i += 1) z += model.coef[i] * ((x[i] - model.mean[i]) / model.scale[i]);
-  return z;
+function element(tag, attributes = {}, text = "") {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text) node.textContent = text;
+  return node;
 }
 
+const formatNumber = (value) => Number(value).toLocaleString("en");
+
+// --- the decision boundary --------------------------------------------------------------------
+
+// One panel: two numeric inputs on the axes, the categories fixed as `panel.given`. Which side
+// of the 50 % line buys comes from /model's `boundary`; the page computes no probability.
 class Plot {
-  constructor(regions, overlay, model) {
+  constructor(regions, overlay, panel, points, labels) {
     this.regions = regions;
     this.overlay = overlay;
-    this.model = model;
-    const ages = model.training_points.map((p) => p.age);
-    const salaries = model.training_points.map((p) => p.salary);
+    this.panel = panel;
+    this.labels = labels;
+    this.points = points.filter((p) => p[panel.x] !== null && p[panel.y] !== null
+      && Object.entries(panel.given).every(([name, value]) => p[name] === value));
+    const xs = points.map((p) => p[panel.x]).filter((v) => v !== null);
+    const ys = points.map((p) => p[panel.y]).filter((v) => v !== null);
     this.domain = {
-      age: [Math.min(...ages) - 2, Math.max(...ages) + 2],
-      salary: [Math.max(0, Math.min(...salaries) - 10000), Math.max(...salaries) + 10000],
+      x: [Math.min(...xs) - 2, Math.max(...xs) + 2],
+      y: [Math.max(0, Math.min(...ys) - 10000), Math.max(...ys) + 10000],
     };
     this.query = null;
   }
@@ -56,32 +65,42 @@ class Plot {
   get width() { return this.regions.width - MARGIN.left - MARGIN.right; }
   get height() { return this.regions.height - MARGIN.top - MARGIN.bottom; }
 
-  toPixel(age, salary) {
-    const [a0, a1] = this.domain.age;
-    const [s0, s1] = this.domain.salary;
+  toPixel(x, y) {
+    const [x0, x1] = this.domain.x;
+    const [y0, y1] = this.domain.y;
     return {
-      x: MARGIN.left + ((age - a0) / (a1 - a0)) * this.width,
-      y: MARGIN.top + (1 - (salary - s0) / (s1 - s0)) * this.height,
+      x: MARGIN.left + ((x - x0) / (x1 - x0)) * this.width,
+      y: MARGIN.top + (1 - (y - y0) / (y1 - y0)) * this.height,
     };
   }
 
-  fromPixel(x, y) {
-    const [a0, a1] = this.domain.age;
-    const [s0, s1] = this.domain.salary;
+  fromPixel(px, py) {
+    const [x0, x1] = this.domain.x;
+    const [y0, y1] = this.domain.y;
     return {
-      age: a0 + ((x - MARGIN.left) / this.width) * (a1 - a0),
-      salary: s0 + (1 - (y - MARGIN.top) / this.height) * (s1 - s0),
+      x: x0 + ((px - MARGIN.left) / this.width) * (x1 - x0),
+      y: y0 + (1 - (py - MARGIN.top) / this.height) * (y1 - y0),
     };
+  }
+
+  lineAt(x) {
+    const { intercept, slope } = this.panel.boundary;
+    return intercept + slope * x;
+  }
+
+  buys(x, y) {
+    const above = y > this.lineAt(x);
+    return this.panel.boundary.buy_above ? above : !above;
   }
 
   // Grows the axes so that a query outside the training range is still on the plot.
-  include(age, salary) {
+  include(x, y) {
     const d = this.domain;
     const grown = {
-      age: [Math.min(d.age[0], age - 2), Math.max(d.age[1], age + 2)],
-      salary: [Math.min(d.salary[0], Math.max(0, salary - 10000)), Math.max(d.salary[1], salary + 10000)],
+      x: [Math.min(d.x[0], x - 2), Math.max(d.x[1], x + 2)],
+      y: [Math.min(d.y[0], Math.max(0, y - 10000)), Math.max(d.y[1], y + 10000)],
     };
-    const changed = grown.age.some((v, i) => v !== d.age[i]) || grown.salary.some((v, i) => v !== d.salary[i]);
+    const changed = grown.x.some((v, i) => v !== d.x[i]) || grown.y.some((v, i) => v !== d.y[i]);
     this.domain = grown;
     return changed;
   }
@@ -89,17 +108,16 @@ class Plot {
   drawRegions() {
     const ctx = this.regions.getContext("2d");
     const image = ctx.createImageData(this.regions.width, this.regions.height);
-    for (let y = 0; y < image.height; y += 1) {
-      for (let x = 0; x < image.width; x += 1) {
-        const inside = x >= MARGIN.left && x < MARGIN.left + this.width
-          && y >= MARGIN.top && y < MARGIN.top + this.height;
-        const offset = (y * image.width + x) * 4;
+    for (let py = 0; py < image.height; py += 1) {
+      for (let px = 0; px < image.width; px += 1) {
+        const inside = px >= MARGIN.left && px < MARGIN.left + this.width
+          && py >= MARGIN.top && py < MARGIN.top + this.height;
         let rgb = [255, 255, 255];
         if (inside) {
-          const p = this.fromPixel(x + 0.5, y + 0.5);
-          rgb = decision(this.model, p.age, p.salary) > 0 ? COLORS.buyRegion : COLORS.noBuyRegion;
+          const p = this.fromPixel(px + 0.5, py + 0.5);
+          rgb = this.buys(p.x, p.y) ? COLORS.buyRegion : COLORS.noBuyRegion;
         }
-        image.data.set([...rgb, 255], offset);
+        image.data.set([...rgb, 255], (py * image.width + px) * 4);
       }
     }
     ctx.putImageData(image, 0, 0);
@@ -110,9 +128,9 @@ class Plot {
     ctx.clearRect(0, 0, this.overlay.width, this.overlay.height);
     this.drawAxes(ctx);
     this.drawBoundary(ctx);
-    for (const { age, salary, purchased } of this.model.training_points) {
-      const { x, y } = this.toPixel(age, salary);
-      ctx.fillStyle = purchased ? COLORS.buy : COLORS.noBuy;
+    for (const point of this.points) {
+      const { x, y } = this.toPixel(point[this.panel.x], point[this.panel.y]);
+      ctx.fillStyle = point.purchased ? COLORS.buy : COLORS.noBuy;
       ctx.beginPath();
       ctx.arc(x, y, 3, 0, 2 * Math.PI);
       ctx.fill();
@@ -121,13 +139,9 @@ class Plot {
   }
 
   drawBoundary(ctx) {
-    // decision = 0 is a straight line: solve for the salary at each edge of the age axis.
-    const m = this.model;
-    const salaryAt = (age) => m.mean[1] - (m.scale[1] / m.coef[1])
-      * (m.intercept + m.coef[0] * ((age - m.mean[0]) / m.scale[0]));
-    const [a0, a1] = this.domain.age;
-    const p0 = this.toPixel(a0, salaryAt(a0));
-    const p1 = this.toPixel(a1, salaryAt(a1));
+    const [x0, x1] = this.domain.x;
+    const p0 = this.toPixel(x0, this.lineAt(x0));
+    const p1 = this.toPixel(x1, this.lineAt(x1));
     ctx.save();
     ctx.beginPath();
     ctx.rect(MARGIN.left, MARGIN.top, this.width, this.height);
@@ -149,29 +163,31 @@ class Plot {
     ctx.strokeRect(MARGIN.left, MARGIN.top, this.width, this.height);
     ctx.font = "12px system-ui, sans-serif";
     ctx.textAlign = "center";
-    const [a0, a1] = this.domain.age;
-    for (let age = Math.ceil(a0 / 10) * 10; age <= a1; age += 10) {
-      const { x } = this.toPixel(age, this.domain.salary[0]);
-      ctx.fillText(String(age), x, MARGIN.top + this.height + 16);
+    const [x0, x1] = this.domain.x;
+    const xStep = niceStep((x1 - x0) / 6);
+    for (let v = Math.ceil(x0 / xStep) * xStep; v <= x1; v += xStep) {
+      const { x } = this.toPixel(v, this.domain.y[0]);
+      ctx.fillText(formatTick(v), x, MARGIN.top + this.height + 16);
     }
-    ctx.fillText("Age", MARGIN.left + this.width / 2, MARGIN.top + this.height + 36);
+    ctx.fillText(this.labels[this.panel.x], MARGIN.left + this.width / 2,
+      MARGIN.top + this.height + 36);
     ctx.textAlign = "right";
-    const [s0, s1] = this.domain.salary;
-    const step = niceStep((s1 - s0) / 6);
-    for (let s = Math.ceil(s0 / step) * step; s <= s1; s += step) {
-      const { y } = this.toPixel(this.domain.age[0], s);
-      ctx.fillText(formatMoney(s), MARGIN.left - 6, y + 4);
+    const [y0, y1] = this.domain.y;
+    const yStep = niceStep((y1 - y0) / 6);
+    for (let v = Math.ceil(y0 / yStep) * yStep; v <= y1; v += yStep) {
+      const { y } = this.toPixel(this.domain.x[0], v);
+      ctx.fillText(formatTick(v), MARGIN.left - 6, y + 4);
     }
     ctx.save();
     ctx.translate(14, MARGIN.top + this.height / 2);
     ctx.rotate(-Math.PI / 2);
     ctx.textAlign = "center";
-    ctx.fillText("Estimated salary", 0, 0);
+    ctx.fillText(this.labels[this.panel.y], 0, 0);
     ctx.restore();
   }
 
   drawQuery(ctx) {
-    const { x, y } = this.toPixel(this.query.age, this.query.salary);
+    const { x, y } = this.toPixel(this.query.x, this.query.y);
     ctx.strokeStyle = "#000";
     ctx.lineWidth = 3;
     ctx.beginPath();
@@ -185,10 +201,17 @@ class Plot {
     this.drawOverlay();
   }
 
-  mark(age, salary) {
-    this.query = { age, salary };
-    if (this.include(age, salary)) this.draw();
+  mark(x, y) {
+    this.query = { x, y };
+    if (this.include(x, y)) this.draw();
     else this.drawOverlay();
+  }
+
+  unmark() {
+    if (this.query) {
+      this.query = null;
+      this.drawOverlay();
+    }
   }
 }
 
@@ -197,58 +220,101 @@ function niceStep(raw) {
   return [1, 2, 5, 10].map((f) => f * power).find((s) => s >= raw);
 }
 
-function formatMoney(value) {
-  return value >= 1e6 ? `${(value / 1e6).toFixed(1)}M` : `${Math.round(value / 1000)}k`;
+function formatTick(value) {
+  if (value >= 1e6) return `${(value / 1e6).toFixed(1)}M`;
+  if (value >= 1e4) return `${Math.round(value / 1000)}k`;
+  return String(Math.round(value));
 }
 
 // --- the form -----------------------------------------------------------------------------------
 
-function fieldError(name, message) {
-  const input = $(name);
-  $(`${name}-error`).textContent = message;
-  input.setAttribute("aria-invalid", message ? "true" : "false");
+function buildForm(inputs) {
+  const fields = $("fields");
+  fields.replaceChildren();
+  for (const input of inputs) {
+    const field = element("div", { class: "field" });
+    let control;
+    let label = input.label;
+    if (input.kind === "numeric") {
+      label += ` (${input.unit}, ${formatNumber(input.min)}–${formatNumber(input.max)})`;
+      control = element("input", {
+        id: input.name, name: input.name, type: "number", inputmode: "decimal",
+        min: input.min, max: input.max, step: "any", value: input.example,
+      });
+      control.addEventListener("input", () => validate(input));
+    } else {
+      control = element("select", { id: input.name, name: input.name });
+      if (!input.required) control.append(element("option", { value: "" }, "Not given"));
+      for (const category of input.categories) control.append(element("option", { value: category }, category));
+      label += input.required ? " (the served model uses it)" : " (optional; the served model does not use it)";
+      control.addEventListener("change", () => validate(input));
+    }
+    if (input.required) control.setAttribute("required", "");
+    control.setAttribute("aria-describedby", `${input.name}-error`);
+    field.append(element("label", { for: input.name }, label), control,
+      element("p", { class: "error", id: `${input.name}-error`, "aria-live": "polite" }));
+    fields.append(field);
+  }
 }
 
-function validate(name) {
-  const raw = $(name).value.trim();
-  const [low, high] = LIMITS[name];
-  const label = name === "age" ? "Age" : "Salary";
+function fieldError(name, message) {
+  $(`${name}-error`).textContent = message;
+  $(name).setAttribute("aria-invalid", message ? "true" : "false");
+}
+
+// The value to send, undefined when not given, or null when invalid (a message is shown).
+function validate(input) {
+  const control = $(input.name);
+  const raw = control.value.trim();
   let message = "";
-  if (raw === "" || $(name).validity.badInput) message = `${label} is required and must be a number.`;
-  else if (!Number.isFinite(Number(raw))) message = `${label} must be a number.`;
-  else if (Number(raw) < low || Number(raw) > high) message = `${label} must be between ${low.toLocaleString("en")} and ${high.toLocaleString("en")}.`;
-  fieldError(name, message);
-  return message ? null : Number(raw);
+  let value;
+  if (input.kind === "numeric") {
+    if (raw === "" || control.validity.badInput) message = `${input.label} is required and must be a number.`;
+    else if (!Number.isFinite(Number(raw))) message = `${input.label} must be a number.`;
+    else if (Number(raw) < input.min || Number(raw) > input.max) {
+      message = `${input.label} must be between ${formatNumber(input.min)} and ${formatNumber(input.max)}.`;
+    } else value = Number(raw);
+  } else if (raw === "") {
+    if (input.required) message = `${input.label} is required by the served model.`;
+  } else if (!input.categories.includes(raw)) message = `${input.label} must be one of ${input.categories.join(", ")}.`;
+  else value = raw;
+  fieldError(input.name, message);
+  return message ? null : value;
 }
 
 async function onSubmit(event) {
   event.preventDefault();
   $("form-error").textContent = "";
-  const age = validate("age");
-  const salary = validate("salary");
-  if (age === null || salary === null) {
-    $(age === null ? "age" : "salary").focus();
+  const body = {};
+  let firstInvalid = null;
+  for (const input of state.inputs) {
+    const value = validate(input);
+    if (value === null) firstInvalid = firstInvalid || input.name;
+    else if (value !== undefined) body[input.name] = value;
+  }
+  if (firstInvalid) {
+    $(firstInvalid).focus();
     return;
   }
   const button = event.target.querySelector("button");
   button.disabled = true;
   try {
-    const { status, body } = await api("/predict", {
+    const { status, body: answer } = await api("/predict", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ age, salary }),
+      body: JSON.stringify(body),
     });
     if (status === 200) {
-      showResult(body, age, salary);
+      showResult(answer, body);
       await loadHistory();
-    } else if (status === 422 && body && Array.isArray(body.detail)) {
-      for (const item of body.detail) {
-        if (item.field in LIMITS) fieldError(item.field, item.message);
+    } else if (status === 422 && answer && Array.isArray(answer.detail)) {
+      for (const item of answer.detail) {
+        if ($(`${item.field}-error`)) fieldError(item.field, item.message);
         else $("form-error").textContent = item.message;
       }
     } else {
-      $("form-error").textContent = (body && typeof body.detail === "string")
-        ? body.detail : `The service answered ${status}; please try again.`;
+      $("form-error").textContent = (answer && typeof answer.detail === "string")
+        ? answer.detail : `The service answered ${status}; please try again.`;
     }
   } catch {
     $("form-error").textContent = "The service cannot be reached; please try again.";
@@ -257,14 +323,22 @@ async function onSubmit(event) {
   }
 }
 
-function showResult(body, age, salary) {
-  const answer = $("result-answer");
-  answer.textContent = body.purchased ? "Will purchase" : "Won't purchase";
-  answer.className = `answer ${body.purchased ? "buy" : "no-buy"}`;
-  $("result-detail").textContent = `Probability of a purchase: ${(body.probability * 100).toFixed(1)} % `
-    + `(model version ${body.model_version}, prediction #${body.prediction_id})`;
+function showResult(answer, given) {
+  const text = $("result-answer");
+  text.textContent = answer.purchased ? "Will purchase" : "Won't purchase";
+  text.className = `answer ${answer.purchased ? "buy" : "no-buy"}`;
+  $("result-detail").textContent = `Probability of a purchase: ${(answer.probability * 100).toFixed(1)} % `
+    + `(model version ${answer.model_version}, prediction #${answer.prediction_id})`;
   $("result").hidden = false;
-  if (window.plot) window.plot.mark(age, salary);
+  state.lastPrediction = answer.prediction_id;
+  $("outcome-prediction").textContent = `#${answer.prediction_id}`;
+  $("outcome-message").textContent = "";
+  $("outcome-form").hidden = false;
+  for (const plot of window.plots || []) {
+    const matches = Object.entries(plot.panel.given).every(([name, value]) => given[name] === value);
+    if (matches) plot.mark(given[plot.panel.x], given[plot.panel.y]);
+    else plot.unmark();
+  }
 }
 
 // --- accuracy and history ---------------------------------------------------------------------
@@ -275,10 +349,72 @@ async function loadAccuracy() {
     $("accuracy-summary").textContent = "The accuracy is unavailable right now.";
     return;
   }
-  $("accuracy-summary").textContent = `${body.model}, version ${body.model_version}: `
-    + `accuracy ${(body.accuracy * 100).toFixed(1)} % on ${body.n_test} held-out people `
-    + `(trained on ${body.n_train}; ROC AUC ${body.roc_auc.toFixed(3)}).`;
-  body.confusion_matrix.forEach((row, i) => row.forEach((n, j) => { $(`cm-${i}${j}`).textContent = n; }));
+  const live = body.live.n_outcomes
+    ? `Live: ${percent(body.live.accuracy)} on ${body.live.n_outcomes} recorded outcomes.`
+    : "Live: no outcome recorded yet for this version.";
+  $("accuracy-summary").textContent = `${body.model}, version ${body.model_version} `
+    + `(inputs: ${body.features.join(", ")}): `
+    + `accuracy ${percent(body.accuracy)} on ${body.n_test} held-out people `
+    + `(trained on ${body.n_train}; ROC AUC ${body.roc_auc.toFixed(3)}). ${live}`;
+  const peak = Math.max(...body.confusion_matrix.flat(), 1);
+  body.confusion_matrix.forEach((row, i) => row.forEach((n, j) => {
+    const cell = $(`cm-${i}${j}`);
+    cell.textContent = n;
+    // A coloured grid: the darker the cell, the more people in it.
+    const share = n / peak;
+    cell.style.backgroundColor = `rgba(30, 90, 150, ${(0.08 + 0.85 * share).toFixed(3)})`;
+    cell.style.color = share > 0.5 ? "#fff" : "var(--ink)";
+  }));
+}
+
+async function loadVersions() {
+  const { ok, body } = await api("/models");
+  const tbody = $("versions").querySelector("tbody");
+  tbody.replaceChildren();
+  if (!ok) {
+    $("versions-summary").textContent = "The model versions are unavailable right now.";
+    return;
+  }
+  $("versions-summary").textContent = body.served_version === null
+    ? "No version is served yet." : `Version ${body.served_version} is served.`;
+  for (const v of body.versions) {
+    const tr = element("tr", v.served ? { class: "served" } : {});
+    const live = v.live.n_outcomes ? `${percent(v.live.accuracy)} (${v.live.n_outcomes})` : "– (0)";
+    for (const value of [v.version, new Date(v.trained_at).toLocaleString(), v.features.join(", "),
+      percent(v.holdout.accuracy), live, v.served ? "served" : ""]) {
+      tr.append(element("td", {}, String(value)));
+    }
+    tbody.append(tr);
+  }
+}
+
+async function onOutcome(event) {
+  event.preventDefault();
+  const message = $("outcome-message");
+  const chosen = document.querySelector("input[name=outcome]:checked");
+  const token = $("token").value.trim();
+  if (!chosen) {
+    message.textContent = "Choose Bought or Did not buy first.";
+    return;
+  }
+  if (!token) {
+    message.textContent = "The API token is needed to record an outcome.";
+    $("token").focus();
+    return;
+  }
+  const { status, body } = await api(`/predictions/${state.lastPrediction}/outcome`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ purchased: chosen.value === "true" }),
+  });
+  const messages = {
+    201: `Recorded: prediction #${state.lastPrediction} ${body && body.purchased ? "bought" : "did not buy"}.`,
+    401: "The API token was not accepted.",
+    404: "That prediction is not in the log.",
+    409: "This prediction already has an outcome.",
+  };
+  message.textContent = messages[status] || `The service answered ${status}; please try again.`;
+  if (status === 201) await Promise.all([loadAccuracy(), loadVersions()]);
 }
 
 // Drift: how far recent inputs moved from the training rows (population stability index).
@@ -292,7 +428,7 @@ async function loadDrift() {
   const verdict = worst > 0.25 ? "shifted" : worst > 0.1 ? "moderate shift" : "stable";
   const figures = Object.entries(body.psi).map(([name, psi]) => `${name} ${psi.toFixed(3)}`);
   $("drift-summary").textContent = `Input drift over the newest ${body.rows} inputs (PSI): `
-    + `${figures.join(", ")}: ${verdict}. Live accuracy needs posted outcomes.`;
+    + `${figures.join(", ")}: ${verdict}.`;
 }
 
 // The log holds people's inputs, so it needs the API token; the page asks for it only here
@@ -300,6 +436,9 @@ async function loadDrift() {
 const TOKEN_KEY = "social-ads-api-token";
 
 async function loadHistory() {
+  const head = $("history").querySelector("thead tr");
+  head.replaceChildren(...["#", "Time", ...state.inputs.map((i) => i.label), "Answer", "Probability"]
+    .map((title) => element("th", { scope: "col" }, title)));
   const tbody = $("history").querySelector("tbody");
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) return;
@@ -319,31 +458,64 @@ async function loadHistory() {
     const cells = [
       row.id,
       new Date(row.created_at).toLocaleTimeString(),
-      row.age,
-      Math.round(row.salary).toLocaleString("en"),
+      ...state.inputs.map((input) => {
+        const value = row[input.name];
+        if (value === null || value === undefined) return "–";
+        return input.kind === "numeric" ? formatNumber(Math.round(value * 100) / 100) : value;
+      }),
       row.purchased ? "Will purchase" : "Won't purchase",
       `${(row.probability * 100).toFixed(1)} %`,
     ];
-    for (const value of cells) {
-      const td = document.createElement("td");
-      td.textContent = String(value);
-      tr.append(td);
-    }
+    for (const value of cells) tr.append(element("td", {}, String(value)));
     tbody.append(tr);
   }
 }
 
-async function loadPlot() {
-  const { ok, body } = await api("/model");
-  if (!ok) return;
-  window.plot = new Plot($("plot-regions"), $("plot-overlay"), body);
-  window.plot.draw();
-  $("plot").dataset.modelVersion = String(body.model_version);
+function drawPlots(model) {
+  const labels = Object.fromEntries(model.inputs.map((i) => [i.name, i.label]));
+  const container = $("plots");
+  container.replaceChildren();
+  window.plots = model.panels.map((panel, index) => {
+    const given = Object.entries(panel.given);
+    const title = given.length ? given.map(([name, value]) => `${labels[name]}: ${value}`).join(", ") : "";
+    const figure = element("figure", { class: "plot-panel", "data-given": JSON.stringify(panel.given) });
+    if (title) figure.append(element("figcaption", {}, title));
+    const frame = element("div", { class: "plot" });
+    const regions = element("canvas", { id: `plot-regions-${index}`, width: 520, height: 380 });
+    const overlay = element("canvas", {
+      id: `plot-overlay-${index}`, width: 520, height: 380, role: "img",
+      "aria-label": `Decision boundary over ${labels[panel.x]} and ${labels[panel.y]}${title ? ` for ${title}` : ""}`,
+    });
+    frame.append(regions, overlay);
+    figure.append(frame);
+    container.append(figure);
+    const plot = new Plot(regions, overlay, panel, model.training_points, labels);
+    plot.draw();
+    return plot;
+  });
+  window.plot = window.plots[0];
+  $("plots").dataset.modelVersion = String(model.model_version);
+  $("plot-help").textContent = `Shaded regions show what the served model predicts; dots are the `
+    + `${model.training_points.length} training people`
+    + `${model.panels.length > 1 ? " (each panel shows its own)" : ""}; the dashed line is where `
+    + "the probability is exactly 50 %; your query is the ✕.";
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+async function loadModel() {
+  const { ok, body } = await api("/model");
+  if (!ok) {
+    $("form-error").textContent = "The model is unavailable right now; please reload in a moment.";
+    return;
+  }
+  state.model = body;
+  state.inputs = body.inputs;
+  buildForm(body.inputs);
+  drawPlots(body);
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
   $("predict-form").addEventListener("submit", onSubmit);
-  for (const name of Object.keys(LIMITS)) $(name).addEventListener("input", () => validate(name));
+  $("outcome-form").addEventListener("submit", onOutcome);
   $("token-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const token = $("api-token").value.trim();
@@ -351,7 +523,7 @@ document.addEventListener("DOMContentLoaded", () => {
     $("api-token").value = "";
     loadHistory();
   });
-  Promise.all([loadAccuracy(), loadDrift(), loadHistory(), loadPlot()]).then(() => {
-    document.body.dataset.ready = "true";
-  });
+  await loadModel();
+  await Promise.all([loadAccuracy(), loadDrift(), loadHistory(), loadVersions()]);
+  document.body.dataset.ready = "true";
 });

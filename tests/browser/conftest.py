@@ -1,15 +1,20 @@
 """Real headless Chromium (Debian's) driven by Playwright, against the local twin."""
 
-import re
+import os
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from local.twin import Stack
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, ROOT, running_twin
+from tests.support.pages import open_page, screenshot_name
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 
@@ -45,20 +50,33 @@ def console_errors() -> list[str]:
 @pytest.fixture
 def page(browser: Browser, stack: Stack, console_errors: list[str],
          request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = browser.new_context(ignore_https_errors=True,
-                                  viewport={"width": 1200, "height": 1100})
-    page = context.new_page()
+    shot = ARTIFACTS / "screenshots" / screenshot_name(request.node.name)
+    with open_page(browser, f"{stack.https_url}/", console_errors, shot) as page:
+        yield page
 
-    def record(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            console_errors.append(message.text)
 
-    page.on("console", record)
-    page.goto(f"{stack.https_url}/")
-    page.wait_for_selector("body[data-ready=true]")
-    yield page
-    shots = ARTIFACTS / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^\w.-]+", "_", request.node.name).strip("_")
-    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
-    context.close()
+@pytest.fixture(scope="session")
+def gender_stack() -> Iterator[Stack]:
+    """A twin of its own whose served version uses gender: trained, then promoted (the API
+    switches without a restart)."""
+    limits = {"NGINX_PREDICT_RATE": "50r/s", "NGINX_PREDICT_BURST": "20"}
+    with running_twin("gender", limits) as twin:
+        path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+        for command in (["train", "--features", "age,salary,gender"], ["promote", "2"]):
+            subprocess.run([sys.executable, "-m", "app", *command],
+                           env={**os.environ, **twin.migrate.env, "PATH": path},
+                           cwd=ROOT / "api", check=True, capture_output=True)
+        with httpx.Client(base_url=twin.https_url, verify=twin.nginx.ssl_context()) as client:
+            deadline = time.monotonic() + 5
+            while client.get("/model").json()["model_version"] != 2:
+                assert time.monotonic() < deadline, "version 2 not served within 5 s"
+                time.sleep(0.05)
+        yield twin
+
+
+@pytest.fixture
+def gender_page(browser: Browser, gender_stack: Stack, console_errors: list[str],
+                request: pytest.FixtureRequest) -> Iterator[Page]:
+    shot = ARTIFACTS / "screenshots" / screenshot_name(request.node.name)
+    with open_page(browser, f"{gender_stack.https_url}/", console_errors, shot) as page:
+        yield page

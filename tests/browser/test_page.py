@@ -103,54 +103,129 @@ def test_history_gains_a_row(page: Page, stack: Stack) -> None:
     expect(rows.first).to_contain_text("37")
 
 
-def region_class(page: Page, age: float, salary: float) -> bool:
-    """Which region the page painted at (age, salary): True for 'buys'."""
+def region_class(page: Page, panel: int, age: float, salary: float) -> bool:
+    """Which region the page painted at (age, salary) in a panel: True for 'buys'."""
     rgb: list[int] = page.evaluate(
-        """([age, salary]) => {
-            const {x, y} = window.plot.toPixel(age, salary);
-            const ctx = document.getElementById('plot-regions').getContext('2d');
-            const pixel = ctx.getImageData(Math.floor(x), Math.floor(y), 1, 1).data;
+        """([panel, age, salary]) => {
+            const plot = window.plots[panel];
+            const {x, y} = plot.toPixel(age, salary);
+            const pixel = plot.regions.getContext('2d')
+                .getImageData(Math.floor(x), Math.floor(y), 1, 1).data;
             return Array.from(pixel).slice(0, 3);
         }""",
-        [age, salary],
+        [panel, age, salary],
     )
     assert rgb in ([253, 231, 200], [219, 232, 245]), rgb
     return rgb == [253, 231, 200]
 
 
+def regions_agree_with_predict(page: Page, stack: Stack) -> int:
+    """Each panel's painted regions agree with /predict on both sides of its boundary line,
+    which the page takes from /model; returns how many points were checked."""
+    with httpx.Client(base_url=stack.https_url, verify=stack.nginx.ssl_context()) as client:
+        model: dict[str, Any] = client.get("/model").json()
+        checked = 0
+        for index, panel in enumerate(model["panels"]):
+            line = panel["boundary"]
+            for age in (30, 34, 38, 42, 46, 50, 54):
+                for offset in (-12000, 12000):
+                    salary = line["intercept"] + line["slope"] * age + offset
+                    if not 20000 <= salary <= 145000:
+                        continue
+                    body = {"age": age, "salary": salary, **panel["given"]}
+                    served = client.post("/predict", json=body).json()
+                    assert region_class(page, index, age, salary) is served["purchased"], body
+                    checked += 1
+    return checked
+
+
 def test_plot_is_drawn_from_the_served_model(page: Page, stack: Stack) -> None:
-    size = page.evaluate(
-        "() => { const c = document.getElementById('plot-regions'); return [c.width, c.height]; }"
+    sizes = page.evaluate(
+        "() => Array.from(document.querySelectorAll('#plots canvas'), c => [c.width, c.height])"
     )
-    assert size == [640, 440]
+    assert sizes == [[520, 380], [520, 380]]  # one panel: regions and overlay
+    assert page.locator("#plots figcaption").count() == 0
     colours = page.evaluate(
-        """() => { const c = document.getElementById('plot-overlay');
+        """() => { const c = window.plot.overlay;
                    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
                    const seen = new Set();
                    for (let i = 0; i < d.length; i += 4) seen.add(d.slice(i, i + 4).join());
                    return seen.size; }"""
     )
     assert colours > 10
-    with httpx.Client(base_url=stack.https_url, verify=stack.nginx.ssl_context()) as client:
-        model: dict[str, Any] = client.get("/model").json()
-        m, s, c, b = model["mean"], model["scale"], model["coef"], model["intercept"]
+    assert regions_agree_with_predict(page, stack) >= 8
 
-        def boundary_salary(age: float) -> float:
-            return float(m[1] - s[1] / c[1] * (b + c[0] * (age - m[0]) / s[0]))
 
-        checked = 0
-        for age in (30, 34, 38, 42, 46, 50, 54):
-            for offset in (-12000, 12000):
-                salary = boundary_salary(age) + offset
-                if not 20000 <= salary <= 145000:
-                    continue
-                served = client.post("/predict", json={"age": age, "salary": salary}).json()
-                assert region_class(page, age, salary) is served["purchased"], (age, salary)
-                checked += 1
-    assert checked >= 8
+def test_confusion_matrix_is_a_coloured_grid(page: Page) -> None:
+    colours = [page.eval_on_selector(f"#cm-{i}{j}", "c => getComputedStyle(c).backgroundColor")
+               for i in (0, 1) for j in (0, 1)]
+    assert len(set(colours)) == 4, colours  # 65, 3, 8 and 24 people: four shades
+    assert colours[0] != "rgba(0, 0, 0, 0)"
+
+
+def test_gender_is_optional_for_this_version_and_logged(page: Page, stack: Stack) -> None:
+    expect(page.locator("#gender option")).to_have_text(["Not given", "Female", "Male"])
+    page.select_option("#gender", "Female")
+    submit(page, "37", "61000")
+    expect(page.locator("#result")).to_be_visible()
+    assert stack.postgres.psql("SELECT gender FROM predictions ORDER BY id DESC LIMIT 1") == \
+        "Female"
+    expect(page.locator("#history tbody tr").first).to_contain_text("Female")
 
 
 def test_docs_render_offline(page: Page, stack: Stack, console_errors: list[str]) -> None:
     page.goto(f"{stack.https_url}/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("purchase predictor")
     assert console_errors == []
+
+
+def test_a_gender_version_gets_a_required_field_and_a_panel_per_gender(
+    gender_page: Page, gender_stack: Stack, console_errors: list[str]
+) -> None:
+    page = gender_page
+    expect(page.locator("#gender option")).to_have_text(["Female", "Male"])
+    expect(page.locator("label[for=gender]")).to_contain_text("the served model uses it")
+    expect(page.locator("#plots figcaption")).to_have_text(["Gender: Female", "Gender: Male"])
+    expect(page.locator("#accuracy-summary")).to_contain_text("inputs: age, salary, gender")
+    assert regions_agree_with_predict(page, gender_stack) >= 16
+    before = prediction_count(gender_stack)
+    page.select_option("#gender", "Male")
+    submit(page, "45", "120000")
+    expect(page.locator("#result-detail")).to_contain_text("model version 2")
+    assert prediction_count(gender_stack) == before + 1
+    expect(page.locator("#history tbody tr").first).to_contain_text("Male")
+    # The query is marked on the Male panel only.
+    marked = page.evaluate("() => window.plots.map(p => p.query !== null)")
+    assert marked == [False, True]
+    assert console_errors == []
+
+
+def test_versions_table_and_recording_an_outcome(page: Page, stack: Stack) -> None:
+    expect(page.locator("#versions-summary")).to_have_text("Version 1 is served.")
+    expect(page.locator("#versions tbody tr.served td").first).to_have_text("1")
+    expect(page.locator("#outcome-form")).to_be_hidden()
+    submit(page, "52", "43000")
+    expect(page.locator("#outcome-form")).to_be_visible()
+    page.check("input[name=outcome][value=true]")
+    page.click("#outcome-form button")
+    expect(page.locator("#outcome-message")).to_have_text(
+        "The API token is needed to record an outcome.")
+    page.fill("#token", "not-the-token")
+    page.click("#outcome-form button")
+    expect(page.locator("#outcome-message")).to_have_text("The API token was not accepted.")
+    token = stack.api.env["API_TOKEN"]
+    page.fill("#token", token)
+    page.click("#outcome-form button")
+    expect(page.locator("#outcome-message")).to_contain_text("Recorded: prediction #")
+    expect(page.locator("#accuracy-summary")).to_contain_text("recorded outcomes.")
+    expect(page.locator("#versions tbody tr.served")).not_to_contain_text("\u2013 (0)")
+    page.click("#outcome-form button")
+    expect(page.locator("#outcome-message")).to_have_text(
+        "This prediction already has an outcome.")
+    # The token lives in the input only: nothing stored, nothing in the page's code.
+    stored = page.evaluate(
+        "() => JSON.stringify([localStorage, sessionStorage, document.cookie])")
+    assert token not in stored
+    assert token not in page.content().replace(page.input_value("#token"), "")
+    assert token not in httpx.get(f"{stack.https_url}/app.js",
+                                  verify=stack.nginx.ssl_context()).text

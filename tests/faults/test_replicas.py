@@ -48,9 +48,10 @@ def test_requests_spread_over_every_replica_and_one_can_die(scaled_stack: Stack)
           f"first 200 after the kill {recovered:.3f} s")
     assert all(n > 0 for n in spread), spread
     # Only what replica 2 held at the moment it died: in flight, or sent on a connection of
-    # its that nginx had kept open. Never a 500; no failure before the kill or long after.
+    # its that nginx had kept open (a 502, or rarely no answer at all: status 0). Never a
+    # 500; no failure before the kill or long after.
     assert len(failed) == len(failed_after_kill)
-    assert {o.status for o in failed} <= {502}
+    assert {o.status for o in failed} <= {0, 502}
     assert len(failed) <= load.threads * 2
     assert max((o.sent_at for o in failed), default=killed_at) < killed_at + 2
     assert recovered is not None and recovered < 1

@@ -1,4 +1,5 @@
-"""After a run with errors and an outage, the database passwords are nowhere they should not be.
+"""After a run with errors and an outage, the database passwords and the API token are nowhere
+they should not be.
 
 This module runs last among the fault tests, so the logs it reads hold everything they did.
 """
@@ -16,7 +17,8 @@ def test_passwords_appear_in_no_log_body_command_line_or_tracked_file(
     fault_stack: Stack,
 ) -> None:
     secrets = {name: fault_stack.env[name]
-               for name in ("POSTGRES_PASSWORD", "DB_OWNER_PASSWORD", "APP_DB_PASSWORD")}
+               for name in ("POSTGRES_PASSWORD", "DB_OWNER_PASSWORD", "APP_DB_PASSWORD",
+                            "API_TOKEN")}
     bodies: list[str] = []
     with httpx.Client(base_url=fault_stack.https_url, verify=fault_stack.nginx.ssl_context(),
                       timeout=20) as client:

@@ -6,7 +6,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from app.main import create_app
-from app.models import Prediction
+from app.models import predictions
 from tests.conftest import Database
 from tests.support.auth import bearer
 
@@ -21,9 +21,11 @@ def client(prepared_database: Database) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def token_header(prepared_database: Database) -> dict[str, str]:
     """What reading the log needs: the API_TOKEN as a bearer token."""
-    return bearer(prepared_database.settings().api_token.get_secret_value())
+    token = prepared_database.settings().api_token
+    assert token is not None
+    return bearer(token.get_secret_value())
 
 
 def count_predictions(engine: Engine) -> int:
     with Session(engine) as session:
-        return session.scalar(select(func.count()).select_from(Prediction)) or 0
+        return session.scalar(select(func.count()).select_from(predictions)) or 0

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from app.models import Prediction
+from app.models import predictions
 from tests.integration.conftest import count_predictions
 
 JSON = {"Content-Type": "application/json"}
@@ -25,9 +25,9 @@ def test_predict_contract_and_its_committed_log_row(
     assert body["probability"] == pytest.approx(0.1128, abs=1e-4)
     assert body["model_version"] == 1
     with Session(owner_engine) as session:
-        row = session.get(Prediction, body["prediction_id"])
-    assert row is not None
-    assert (row.age, row.salary, row.purchased) == (30, 87000, False)
+        row = session.execute(
+            select(predictions).where(predictions.c.id == body["prediction_id"])).one()
+    assert (row.age, row.salary, row.gender, row.purchased) == (30, 87000, None, False)
     assert (row.probability, row.model_version) == (body["probability"], 1)
 
 
@@ -62,8 +62,8 @@ def test_batch_logs_one_row_each_in_order(client: TestClient, owner_engine: Engi
     with Session(owner_engine) as session:
         stored = {
             p.id: (p.age, p.salary)
-            for p in session.scalars(
-                select(Prediction).where(Prediction.id.in_(body["prediction_ids"]))
+            for p in session.execute(
+                select(predictions).where(predictions.c.id.in_(body["prediction_ids"]))
             )
         }
     assert [stored[i] for i in body["prediction_ids"]] == [(r["age"], r["salary"]) for r in rows]
@@ -92,6 +92,10 @@ def test_model_parameters_reproduce_the_served_prediction(client: TestClient) ->
 
     model = client.get("/model").json()
     assert len(model["training_points"]) == 300
+    assert model["features"] == ["age", "salary"]
+    assert [(i["name"], i["required"]) for i in model["inputs"]] == [
+        ("age", True), ("salary", True), ("gender", False)]
+    assert [panel["given"] for panel in model["panels"]] == [{}]
     z = sum(
         c * (x - m) / s
         for c, x, m, s in zip(model["coef"], (30, 87000), model["mean"], model["scale"],
@@ -112,7 +116,11 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("missing salary", {"age": 30}, "salary"),
     ("missing age", {"salary": 1}, "age"),
     ("empty object", {}, "age"),
-    ("extra field", {"age": 30, "salary": 1, "gender": "Male"}, "gender"),
+    ("extra field", {"age": 30, "salary": 1, "admin": True}, "admin"),
+    ("unknown gender", {"age": 30, "salary": 1, "gender": "Robot"}, "gender"),
+    ("lower-case gender", {"age": 30, "salary": 1, "gender": "male"}, "gender"),
+    ("null gender", {"age": 30, "salary": 1, "gender": None}, "gender"),
+    ("numeric gender", {"age": 30, "salary": 1, "gender": 1}, "gender"),
     ("string age", {"age": "30", "salary": 1}, "age"),
     ("string salary", {"age": 30, "salary": "87000"}, "salary"),
     ("boolean age", {"age": True, "salary": 1}, "age"),

@@ -69,10 +69,10 @@ def test_the_log_needs_the_token(client: TestClient, token_header: dict[str, str
 
 def test_openapi_declares_the_bearer_scheme(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
-    assert document["components"]["securitySchemes"]["APIToken"] == {
-        "type": "http", "scheme": "bearer",
-        "description": "The API_TOKEN from the service's .env file."}
-    assert document["paths"]["/predictions"]["get"]["security"] == [{"APIToken": []}]
+    [(name, scheme)] = document["components"]["securitySchemes"].items()
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert "API_TOKEN" in scheme["description"]
+    assert document["paths"]["/predictions"]["get"]["security"] == [{name: []}]
     assert "security" not in document["paths"]["/predict"]["post"]
 
 
@@ -128,3 +128,18 @@ def test_drift_is_near_zero_on_training_like_inputs_and_large_on_shifted_ones(
         exposition = client.get("/metrics").text
         assert value(exposition, "model_input_drift_psi", feature="age") == moved["psi"]["age"]
         assert value(exposition, "model_input_drift_window_rows") == 300
+
+
+def test_outcomes_and_live_accuracy_by_version_are_in_the_metrics(
+    client: TestClient, token_header: dict[str, str]
+) -> None:
+    before = client.get("/metrics").text
+    made = client.post("/predict", json={"age": 60, "salary": 150000}).json()
+    recorded = client.post(f"/predictions/{made['prediction_id']}/outcome",
+                           json={"purchased": made["purchased"]}, headers=token_header)
+    assert recorded.status_code == 201
+    after = client.get("/metrics").text
+    assert (value(after, "model_outcomes", model_version="1")
+            == value(before, "model_outcomes", model_version="1") + 1)
+    live = client.get("/accuracy").json()["live"]
+    assert value(after, "model_live_accuracy", model_version="1") == live["accuracy"]

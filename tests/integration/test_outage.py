@@ -49,8 +49,10 @@ def test_outage_gives_503_then_recovers_without_restart(outage_db: Database) -> 
         accuracy = client.get("/accuracy")
         assert accuracy.status_code == 503
         assert "Traceback" not in accuracy.text
-        token = outage_db.settings().api_token.get_secret_value()
-        assert client.get("/predictions", headers=bearer(token)).status_code == 503
+        token = outage_db.settings().api_token
+        assert token is not None
+        assert client.get("/predictions",
+                          headers=bearer(token.get_secret_value())).status_code == 503
         assert client.get("/readyz").status_code == 503
         assert client.get("/healthz").status_code == 200
 

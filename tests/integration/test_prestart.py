@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from app import cli, dataset
-from app.models import DatasetRow, ModelVersion
+from app.models import ModelVersion, dataset_rows
 from tests.conftest import ROOT, Database
 
 
@@ -19,7 +19,7 @@ def test_data_set_seeded_from_the_csv(owner_engine: Engine) -> None:
     with Session(owner_engine) as session:
         assert dataset.count_rows(session) == 400
         purchases = session.scalar(
-            select(func.count()).select_from(DatasetRow).where(DatasetRow.purchased)
+            select(func.count()).select_from(dataset_rows).where(dataset_rows.c.purchased)
         )
         assert purchases == 143
 
@@ -52,6 +52,7 @@ def test_the_stored_model_version_is_the_workshop_model(owner_engine: Engine) ->
     assert version.algorithm == "Logistic Regression"
     assert version.metrics["accuracy"] == 0.89
     assert version.metrics["confusion_matrix"] == [[65, 3], [8, 24]]
+    assert version.features == ["age", "salary"]
     assert len(version.pipeline) > 0
 
 

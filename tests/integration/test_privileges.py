@@ -33,6 +33,14 @@ def app_engine(prepared_database: Database) -> Iterator[Engine]:
         "VALUES ('x', '{}', '[]', '')",
         "DELETE FROM model_versions",
         "SELECT * FROM alembic_version",
+        "SELECT * FROM outcomes",
+        "UPDATE outcomes SET purchased = true",
+        "DELETE FROM outcomes",
+        "INSERT INTO outcomes (prediction_id, purchased, recorded_at) VALUES (1, true, now()) "
+        "ON CONFLICT (prediction_id) DO UPDATE SET purchased = false",
+        "INSERT INTO serving (version, action) VALUES (1, 'promote')",
+        "DELETE FROM serving",
+        "UPDATE model_versions SET metrics = '{}'",
         "CREATE ROLE intruder",
         "CREATE DATABASE intruder",
     ],
@@ -52,6 +60,13 @@ def test_app_role_can_do_its_job(app_engine: Engine) -> None:
             "VALUES (30, 87000, false, 0.1, 1) RETURNING id"
         )).scalar()
         assert new_id is not None
+        assert connection.execute(text("SELECT version FROM serving")).scalar() == 1
+        for _ in range(2):  # an outcome, once: the second is a conflict, not an error
+            connection.execute(text(
+                "INSERT INTO outcomes (prediction_id, purchased, recorded_at) "
+                "VALUES (:id, true, now()) ON CONFLICT DO NOTHING"), {"id": new_id})
+        counts = connection.execute(text("SELECT sum(n_outcomes) FROM outcome_counts")).scalar()
+        assert counts is not None and counts >= 1
 
 
 def test_app_role_uses_scram(prepared_database: Database) -> None:

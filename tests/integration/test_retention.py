@@ -19,25 +19,22 @@ def test_prune_deletes_exactly_the_rows_older_than_the_cutoff(owner_engine: Engi
         old = set(new_ids[::3])
         connection.execute(text("UPDATE predictions SET created_at = now() - interval '10 days'"
                                 " WHERE id = ANY(:ids)"), {"ids": list(old)})
-        connection.execute(text("CREATE TABLE outcomes (prediction_id bigint PRIMARY KEY"
-                                " REFERENCES predictions (id), purchased boolean NOT NULL)"))
-        connection.execute(text("INSERT INTO outcomes SELECT id, true FROM predictions"
-                                " WHERE id = ANY(:ids)"), {"ids": new_ids})
+        connection.execute(text("INSERT INTO outcomes (prediction_id, purchased, recorded_at)"
+                                " SELECT id, true, now() FROM predictions WHERE id = ANY(:ids)"),
+                           {"ids": new_ids})
         everything_old = set(connection.scalars(text(
             "SELECT id FROM predictions WHERE created_at < now() - interval '9 days'")))
-    try:
-        with owner_engine.connect() as connection:
-            deleted = retention.prune(connection, timedelta(days=9), chunk_rows=7)
-        with owner_engine.connect() as connection:
-            left = set(connection.scalars(text("SELECT id FROM predictions")))
-            outcomes = set(connection.scalars(text("SELECT prediction_id FROM outcomes")))
-        assert deleted == len(everything_old) and old <= everything_old
-        assert not left & everything_old
-        assert set(new_ids) - old <= left
-        assert outcomes == set(new_ids) - old  # the old rows' outcomes went with them
-    finally:
-        with owner_engine.begin() as connection:
-            connection.execute(text("DROP TABLE outcomes"))
+    with owner_engine.connect() as connection:
+        deleted = retention.prune(connection, timedelta(days=9), chunk_rows=7)
+    with owner_engine.connect() as connection:
+        left = set(connection.scalars(text("SELECT id FROM predictions")))
+        outcomes = set(connection.scalars(text(
+            "SELECT prediction_id FROM outcomes WHERE prediction_id = ANY(:ids)"),
+            {"ids": new_ids}))
+    assert deleted == len(everything_old) and old <= everything_old
+    assert not left & everything_old
+    assert set(new_ids) - old <= left
+    assert outcomes == set(new_ids) - old  # the old rows' outcomes went with them
 
 
 def test_prune_with_nothing_old_deletes_nothing(owner_engine: Engine) -> None:

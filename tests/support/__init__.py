@@ -1,1 +1,1 @@
-"""Helpers the tests share (not fixtures: those live in conftest.py)."""
+"""Helpers shared by the test tiers (fixtures stay in conftest.py, helpers live here)."""

@@ -44,6 +44,20 @@ def test_the_api_needs_no_owner_credentials(monkeypatch: pytest.MonkeyPatch) -> 
         settings.database_url(as_owner=True)
 
 
+def test_placeholder_api_token_refused_in_production() -> None:
+    with pytest.raises(ValidationError, match="API_TOKEN is a placeholder"):
+        Settings.model_validate({**REAL, "api_token": "changeme"})
+    token = Settings.model_validate({**REAL, "api_token": "t0ken-Real"}).api_token
+    assert token is not None and "t0ken" not in repr(token)
+
+
+def test_the_api_token_placeholder_is_in_the_example() -> None:
+    """The twin and `make env` turn `changeme` into a generated token."""
+    from tests.conftest import ROOT
+
+    assert "API_TOKEN=changeme" in (ROOT / ".env.example").read_text().splitlines()
+
+
 def test_placeholder_owner_secret_refused_in_production() -> None:
     with pytest.raises(ValidationError, match="DB_OWNER_PASSWORD is a placeholder"):
         Settings.model_validate({**REAL, "db_owner_password": "changeme"})

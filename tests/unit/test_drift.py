@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from app.drift import psi, psi_by_feature
+from app.drift import categorical_psi, psi, psi_by_feature
+from app.features import FEATURES
 
 
 def test_the_same_distribution_scores_zero() -> None:
@@ -29,8 +30,19 @@ def test_no_recent_inputs_means_no_drift_figure_of_consequence() -> None:
     assert psi([1.0, 2.0, 3.0], []) == 0.0
 
 
-def test_per_feature() -> None:
-    training = [(30.0, 50_000.0), (40.0, 60_000.0), (50.0, 70_000.0)] * 50
-    recent = [(30.0, 150_000.0), (40.0, 160_000.0), (50.0, 170_000.0)] * 50
-    figures = psi_by_feature(training, recent)
-    assert figures["age"] == 0.0 and figures["salary"] > 1
+def test_categories_are_bins() -> None:
+    training = ["Male"] * 50 + ["Female"] * 50
+    assert categorical_psi(training, ["Female", "Male"] * 20) == 0.0
+    assert categorical_psi(training, ["Female"] * 40) > 1
+
+
+def test_per_input_missing_values_left_out() -> None:
+    features = FEATURES.select(["age", "salary", "gender"])
+    training = [{"age": a, "salary": s, "gender": g}
+                for a, s, g in ((30.0, 50_000.0, "Male"), (40.0, 60_000.0, "Female"),
+                                (50.0, 70_000.0, None))] * 50
+    recent = [{"age": a, "salary": s + 100_000, "gender": None}
+              for a, s, _ in ((30.0, 50_000.0, 0), (40.0, 60_000.0, 0), (50.0, 70_000.0, 0))] * 50
+    figures = psi_by_feature(features, training, recent)
+    assert figures == {"age": 0.0, "salary": figures["salary"], "gender": 0.0}
+    assert figures["salary"] > 1

@@ -1,15 +1,14 @@
 """Liveness and readiness, for compose healthchecks and load balancers."""
 
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from app.deps import ServicesDep
 from app.errors import DATABASE_UNAVAILABLE
 from app.registry import NoModelError
 from app.schemas import Status
-from app.services import Services, get_services
 
 router = APIRouter(tags=["health"])
 
@@ -21,7 +20,7 @@ async def healthz() -> Status:
 
 
 @router.get("/readyz", response_model=Status, responses={503: {"model": Status}})
-def readyz(services: Annotated[Services, Depends(get_services)]) -> Status | JSONResponse:
+def readyz(services: ServicesDep) -> Status | JSONResponse:
     """The database answers and a model version is loaded."""
     try:
         with services.engine.connect() as connection:

@@ -1,13 +1,14 @@
 """POST /predict and /predict/batch: score from the loaded model, commit the log, then answer."""
 
-from typing import Annotated
+from typing import Any
 
-import numpy as np
 import orjson
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
+from app.deps import ServedModelDep, ServicesDep
+from app.features import FEATURES
 from app.prediction_log import LogRows
 from app.registry import ServedModel
 from app.schemas import (
@@ -17,7 +18,6 @@ from app.schemas import (
     PredictRequest,
     PredictResponse,
 )
-from app.services import Services, get_services
 from app.strict_json import StrictJSONRoute
 
 router = APIRouter(route_class=StrictJSONRoute, tags=["predictions"])
@@ -27,22 +27,23 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-async def served_model(services: Annotated[Services, Depends(get_services)]) -> ServedModel:
-    model = services.models.loaded
-    # Only the first request after a start with the database down pays for loading.
-    return model if model is not None else await run_in_threadpool(services.models.get)
-
-
-def score(model: ServedModel, features: np.ndarray) -> LogRows:
-    """Score an (n, 2) array of [age, salary] in one vectorised call."""
-    purchased, probability = model.scorer.score(features)
+def score(model: ServedModel, inputs: dict[str, list[Any]], n_rows: int) -> LogRows:
+    """Score the inputs (column by column) in one vectorised call."""
+    purchased, probability = model.scorer.score(inputs, n_rows)
     return LogRows(
-        ages=features[:, 0].tolist(),
-        salaries=features[:, 1].tolist(),
+        inputs=inputs,
         purchased=purchased.tolist(),
         probabilities=probability.tolist(),
         model_version=model.version,
     )
+
+
+def missing_input(model: ServedModel, name: str, location: tuple[str | int, ...]
+                  ) -> RequestValidationError:
+    return RequestValidationError([{
+        "type": "missing", "loc": ("body", *location, name),
+        "msg": f"Field required: model version {model.version} uses {name}",
+    }])
 
 
 def json_response(content: object) -> Response:
@@ -55,11 +56,19 @@ def json_response(content: object) -> Response:
 @router.post("/predict", response_model=PredictResponse, responses=ERRORS)
 async def predict(
     body: PredictRequest,
-    services: Annotated[Services, Depends(get_services)],
-    model: Annotated[ServedModel, Depends(served_model)],
+    services: ServicesDep,
+    model: ServedModelDep,
 ) -> Response:
     """Will this person buy? The answer is sent only after its log row is committed."""
-    rows = score(model, np.array([[body.age, body.salary]], dtype=np.float64))
+    inputs = {}
+    for name in FEATURES.names:
+        value = getattr(body, name)
+        if value is not None:
+            inputs[name] = [value]
+    for name in model.feature_names:
+        if name not in inputs:
+            raise missing_input(model, name, ())
+    rows = score(model, inputs, 1)
     [prediction_id] = await services.prediction_log.write(rows)
     return json_response({
         "purchased": rows.purchased[0],
@@ -72,12 +81,26 @@ async def predict(
 @router.post("/predict/batch", response_model=BatchPredictResponse, responses=ERRORS)
 async def predict_batch(
     body: BatchPredictRequest,
-    services: Annotated[Services, Depends(get_services)],
-    model: Annotated[ServedModel, Depends(served_model)],
+    services: ServicesDep,
+    model: ServedModelDep,
 ) -> Response:
     """Up to 10,000 rows in one call, one log row each, all committed before the answer."""
-    features = np.array([(row["age"], row["salary"]) for row in body.rows], dtype=np.float64)
-    rows = score(model, features)
+    given, used = body.rows, model.feature_names
+    # Rows hold only declared inputs (extra keys are refused), so their sizes tell in 0.1 ms
+    # whether any row gave an optional one; most batches give none.
+    any_optional = sum(map(len, given)) != len(FEATURES.core) * len(given)
+    inputs = {}
+    for feature in FEATURES:
+        name = feature.name
+        if feature.core:
+            inputs[name] = [row[name] for row in given]
+        elif name in used or any_optional:
+            column = [row.get(name) for row in given]
+            if name in used and None in column:
+                raise missing_input(model, name, ("rows", column.index(None)))
+            if name in used or any(value is not None for value in column):
+                inputs[name] = column
+    rows = score(model, inputs, len(given))
     ids = await services.prediction_log.write(rows)
     return json_response({
         "model_version": rows.model_version,

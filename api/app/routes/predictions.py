@@ -2,14 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.deps import TokenDep
-from app.models import Prediction
+from app.deps import ServicesDep, TokenDep
+from app.models import predictions
 from app.schemas import ErrorResponse, LoggedPrediction
-from app.services import Services, get_services
 
 router = APIRouter(tags=["predictions"])
 
@@ -21,10 +20,11 @@ router = APIRouter(tags=["predictions"])
 )
 def recent_predictions(
     _: TokenDep,
-    services: Annotated[Services, Depends(get_services)],
+    services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[LoggedPrediction]:
     """The newest rows of the log; they hold people's inputs, so the API token is required."""
     with Session(services.engine) as session:
-        rows = session.scalars(select(Prediction).order_by(Prediction.id.desc()).limit(limit))
-        return [LoggedPrediction.model_validate(row, from_attributes=True) for row in rows]
+        rows = session.execute(
+            select(predictions).order_by(predictions.c.id.desc()).limit(limit))
+        return [LoggedPrediction.model_validate(row._mapping) for row in rows]

@@ -1,0 +1,32 @@
+"""Opening the web page in a fresh browser context, with a screenshot kept afterwards."""
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from playwright.sync_api import Browser, ConsoleMessage, Page
+
+
+@contextmanager
+def open_page(browser: Browser, url: str, console_errors: list[str], screenshot: Path
+              ) -> Iterator[Page]:
+    context = browser.new_context(ignore_https_errors=True,
+                                  viewport={"width": 1200, "height": 1100})
+    page = context.new_page()
+
+    def record(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            console_errors.append(message.text)
+
+    page.on("console", record)
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]")
+    yield page
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(screenshot), full_page=True)
+    context.close()
+
+
+def screenshot_name(test_name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", test_name).strip("_") + ".png"
