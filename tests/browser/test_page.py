@@ -88,9 +88,13 @@ def test_drift_is_shown_with_the_accuracy(page: Page) -> None:
     expect(page.locator("#drift-summary")).to_contain_text("age ")
 
 
-def test_history_gains_a_row(page: Page, stack: Stack) -> None:
+def show_the_log(page: Page, stack: Stack) -> None:
     page.fill("#api-token", stack.env["API_TOKEN"])
     page.click("#token-form button")
+
+
+def test_history_gains_a_row(page: Page, stack: Stack) -> None:
+    show_the_log(page, stack)
     rows = page.locator("#history tbody tr")
     expect(rows.first).to_be_visible()
     first_before = rows.first.text_content() if rows.count() else ""
@@ -165,6 +169,7 @@ def test_confusion_matrix_is_a_coloured_grid(page: Page) -> None:
 
 def test_gender_is_optional_for_this_version_and_logged(page: Page, stack: Stack) -> None:
     expect(page.locator("#gender option")).to_have_text(["Not given", "Female", "Male"])
+    show_the_log(page, stack)
     page.select_option("#gender", "Female")
     submit(page, "37", "61000")
     expect(page.locator("#result")).to_be_visible()
@@ -189,6 +194,7 @@ def test_a_gender_version_gets_a_required_field_and_a_panel_per_gender(
     expect(page.locator("#accuracy-summary")).to_contain_text("inputs: age, salary, gender")
     assert regions_agree_with_predict(page, gender_stack) >= 16
     before = prediction_count(gender_stack)
+    show_the_log(page, gender_stack)
     page.select_option("#gender", "Male")
     submit(page, "45", "120000")
     expect(page.locator("#result-detail")).to_contain_text("model version 2")

@@ -77,9 +77,17 @@ def slowest_switch(answers: list[Answer], since: float, old: int, until: float) 
 
 def test_promote_and_rollback_under_load(replicas: Stack) -> None:
     twin = replicas
-    listeners = twin.postgres.psql(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'social-ads-listener'")
-    assert int(listeners) == REPLICAS * int(twin.api.env.get("WEB_CONCURRENCY", "2"))
+    expected = REPLICAS * int(twin.api.env.get("WEB_CONCURRENCY", "2"))
+    # A replica is ready when one of its workers answers; its other worker may still be
+    # connecting its listener, so wait (bounded) for every worker's.
+    deadline = time.monotonic() + 15
+    while True:
+        listeners = int(twin.postgres.psql("SELECT count(*) FROM pg_stat_activity"
+                                           " WHERE application_name = 'social-ads-listener'"))
+        if listeners == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert listeners == expected
     assert "version 2 (candidate" in operator(twin, "train", "--features", "age,salary,gender")
     stop, answers = threading.Event(), list[Answer]()
     threads = [threading.Thread(target=load, args=(twin, stop, answers))
