@@ -52,7 +52,10 @@ class Topology:
 
     @property
     def services(self) -> list[str]:
-        return sorted(self.compose["services"])
+        """What `docker compose up` starts: services in an optional profile (monitoring)
+        only start when asked for."""
+        services = self.compose["services"]
+        return sorted(name for name in services if not services[name].get("profiles"))
 
     @property
     def networks(self) -> list[str]:
