@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from local.twin.compose import ROOT, ensure_env_files
-from local.twin.migrate import venv_path
 from local.twin.processes import TwinError
 from local.twin.stack import Ports, Stack
 
@@ -49,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             print(up_message(stack))
         elif args.command == "run":
             # e.g. `run -- python -m app evaluate`: an operator command against the twin.
-            env = {**os.environ, **stack.service_env("migrate"), "PATH": venv_path()}
-            return subprocess.run(args.args, env=env, cwd=ROOT / "api", check=False).returncode
+            return stack.migrate.operator(*args.args).returncode
         elif args.command == "backup":
             print(f"wrote {backup(stack)}")
         elif args.command == "restore":

@@ -28,6 +28,17 @@ class Migrate:
     def log_file(self) -> Path:
         return self.state_dir / "migrate.log"
 
+    def operator(self, *command: str, capture: bool = False,
+                 timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+        """An operator command (`python -m app versions`, ...) with this service's environment,
+        as `docker compose run --rm migrate ...` runs it; never raises on its exit code."""
+        return subprocess.run(
+            [*in_netns(self.netns), *command],
+            env={**base_environment(), **self.env, "PATH": venv_path()},
+            cwd=compose.ROOT / "api", capture_output=capture, text=True, timeout=timeout,
+            check=False,
+        )
+
     def run(self, timeout: float = 120) -> None:
         with self.log_file.open("ab") as log:
             result = subprocess.run(

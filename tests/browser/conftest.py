@@ -1,9 +1,6 @@
 """Real headless Chromium (Debian's) driven by Playwright, against the local twin."""
 
-import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from local.twin import Stack
-from tests.conftest import ARTIFACTS, ROOT, running_twin
+from tests.conftest import ARTIFACTS, running_twin
 from tests.support.pages import open_page, screenshot_name
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -61,11 +58,9 @@ def gender_stack() -> Iterator[Stack]:
     switches without a restart)."""
     limits = {"NGINX_PREDICT_RATE": "50r/s", "NGINX_PREDICT_BURST": "20"}
     with running_twin("gender", limits) as twin:
-        path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
         for command in (["train", "--features", "age,salary,gender"], ["promote", "2"]):
-            subprocess.run([sys.executable, "-m", "app", *command],
-                           env={**os.environ, **twin.migrate.env, "PATH": path},
-                           cwd=ROOT / "api", check=True, capture_output=True)
+            result = twin.migrate.operator("python", "-m", "app", *command, capture=True)
+            assert result.returncode == 0, result.stderr
         with httpx.Client(base_url=twin.https_url, verify=twin.nginx.ssl_context()) as client:
             deadline = time.monotonic() + 5
             while client.get("/model").json()["model_version"] != 2:

@@ -4,7 +4,6 @@ dump taken under load restores every prediction acknowledged before it began."""
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,11 +29,7 @@ def ids(stack: Stack, where: str, database: str | None = None) -> set[int]:
 
 def cli(stack: Stack, *args: str) -> str:
     """python -m app …, as `make local-prune` runs it: the owner's CLI with the twin's env."""
-    path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
-    result = subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT / "api",
-                            env=stack.service_env("migrate") | {"PATH": path},
-                            capture_output=True, text=True,
-                            check=False)
+    result = stack.migrate.operator("python", "-m", "app", *args, capture=True)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

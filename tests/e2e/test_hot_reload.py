@@ -2,9 +2,6 @@
 gunicorn workers each): no failed request, every answer's version is its log row's, and every
 worker switches within 2 seconds."""
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +11,7 @@ import httpx
 import pytest
 
 from local.twin import Stack, unlimited
-from tests.conftest import ROOT, running_twin
+from tests.conftest import running_twin
 
 REPLICAS = 2
 CLIENTS = 4
@@ -36,10 +33,8 @@ def replicas() -> Iterator[Stack]:
 
 
 def operator(twin: Stack, *args: str) -> str:
-    env = {**os.environ, **twin.migrate.env,
-           "PATH": f"{sys.executable.rsplit('/', 1)[0]}:{os.environ.get('PATH', '')}"}
-    result = subprocess.run([sys.executable, "-m", "app", *args], env=env, cwd=ROOT / "api",
-                            capture_output=True, text=True, check=True, timeout=120)
+    result = twin.migrate.operator("python", "-m", "app", *args, capture=True, timeout=120)
+    assert result.returncode == 0, result.stderr
     return result.stdout
 
 
