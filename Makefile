@@ -168,7 +168,7 @@ local-restore: $(PY)
 	@test -f "$(FILE)" || { echo "usage: make local-restore FILE=backups/social-ads-....dump"; exit 1; }
 	$(PY) -m local.twin restore "$(FILE)"
 
-# Retention, as the owner (the one-shot migrate service's credentials). Run it daily: README,
+# Retention, as the owner (the one-shot migrate service's credentials). Run it daily: docs/operations.md,
 # "Retention".
 prune:
 	$(COMPOSE) run --rm migrate python -m app prune --older-than $(DAYS)

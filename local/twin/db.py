@@ -194,7 +194,7 @@ class Postgres:
                            database=database)
         if tables != "0":
             raise TwinError(f"database {database} is not empty ({tables} tables); restore into "
-                            "a new one (see the README: Backup and restore)")
+                            "a new one (see docs/operations.md: Backup and restore)")
         self._as_owner("pg_restore", "--exit-on-error", "--single-transaction", "--no-owner",
                        f"--dbname={database}", str(source))
 
