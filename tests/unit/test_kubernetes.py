@@ -295,6 +295,25 @@ def test_the_api_rolls_out_without_losing_capacity(rendered: dict[str, list[Reso
         assert pdb["spec"]["maxUnavailable"] == 1
 
 
+def test_the_autoscaler_stays_within_the_databases_connections(
+        rendered: dict[str, list[Resource]]) -> None:
+    """docs/capacity.md: each api pod holds up to WEB_CONCURRENCY x (DB_POOL_SIZE + the log
+    writer's + the model listener's connection); at the autoscaler's maximum, with one pod
+    more surging in a rollout and the three owner jobs, they fit PostgreSQL's default
+    max_connections (100) less the 3 superuser_reserved_connections."""
+    settings = twin_compose.read_env_file(example_env(".env"))
+    per_pod = int(settings["WEB_CONCURRENCY"]) * (int(settings["DB_POOL_SIZE"]) + 2)
+    assert per_pod == 12
+    for resources in rendered.values():
+        db = find(resources, "StatefulSet", "db")["spec"]["template"]["spec"]["containers"][0]
+        assert "args" not in db and "command" not in db  # PostgreSQL's defaults apply
+        hpa = find(resources, "HorizontalPodAutoscaler", "api")
+        surge = find(resources, "Deployment", "api")["spec"]["strategy"]["rollingUpdate"][
+            "maxSurge"]
+        jobs = len([r for r in resources if r["kind"] in {"Job", "CronJob"}])
+        assert (hpa["spec"]["maxReplicas"] + surge) * per_pod + jobs <= 100 - 3
+
+
 def test_the_api_waits_for_the_migrate_job(rendered: dict[str, list[Resource]]) -> None:
     resources = rendered["dev"]
     api = find(resources, "Deployment", "api")
