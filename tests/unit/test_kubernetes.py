@@ -643,3 +643,16 @@ def test_the_scrape_config_is_valid_and_finds_the_api_pods(
         ("__meta_kubernetes_pod_container_port_number",): str(port["containerPort"]),
     }
     assert job["metrics_path"] == "/metrics"
+
+
+def test_docs_explain_every_object(rendered: dict[str, list[Resource]]) -> None:
+    """docs/kubernetes.md names each rendered object with its kind, as the README explains
+    each compose key: an object added without a word there fails here."""
+    lines = (ROOT / "docs" / "kubernetes.md").read_text().splitlines()
+    for resources in rendered.values():
+        for resource in resources:
+            kind, name = resource["kind"], resource["metadata"]["name"]
+            if kind in {"Secret", "ConfigMap"}:
+                name = name.rsplit("-", 1)[0]  # the generator's name, before the hash
+            named = re.compile(rf"`[^`]*\b{re.escape(name)}\b[^`]*`")
+            assert any(kind in line and named.search(line) for line in lines), (kind, name)
