@@ -517,37 +517,41 @@ def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 Peer = tuple[str, tuple[tuple[str, str], ...]]  # (namespace, pod labels)
 
 
+def peer_matches(rule_peers: list[dict[str, Any]], peer: Peer) -> bool:
+    for rule_peer in rule_peers:
+        namespace_ok = (matches(rule_peer["namespaceSelector"],
+                                {"kubernetes.io/metadata.name": peer[0]})
+                        if "namespaceSelector" in rule_peer else peer[0] == NAMESPACE)
+        if namespace_ok and matches(rule_peer.get("podSelector", {}), dict(peer[1])):
+            return True
+    return False
+
+
+def one_side(policies: list[Resource], kind: str, subject: Peer, other: Peer,
+             port: int) -> bool:
+    """Whether `subject`'s policies of `kind` (Ingress: from `other`; Egress: to `other`)
+    allow TCP on `port`. A pod no policy of that kind selects is unrestricted."""
+    if subject[0] != NAMESPACE:
+        return True  # outside our namespace: not ours to restrict
+    selected = [p for p in policies if kind in p["spec"]["policyTypes"]
+                and matches(p["spec"]["podSelector"], dict(subject[1]))]
+    if not selected:
+        return True
+    field, peers_field = ("ingress", "from") if kind == "Ingress" else ("egress", "to")
+    for policy in selected:
+        for rule in policy["spec"].get(field, []):
+            ports = [p["port"] for p in rule.get("ports", [])]
+            if (not ports or port in ports) and (
+                    peers_field not in rule or peer_matches(rule[peers_field], other)):
+                return True
+    return False
+
+
 def allowed(policies: list[Resource], source: Peer, target: Peer, port: int) -> bool:
     """Whether Kubernetes lets `source` open a TCP connection to `target` on `port`: both the
     source's egress and the target's ingress must allow it (policies in NAMESPACE)."""
-
-    def peer_matches(rule_peers: list[dict[str, Any]], peer: Peer) -> bool:
-        for rule_peer in rule_peers:
-            namespace_ok = (matches(rule_peer["namespaceSelector"],
-                                    {"kubernetes.io/metadata.name": peer[0]})
-                            if "namespaceSelector" in rule_peer else peer[0] == NAMESPACE)
-            pods_ok = matches(rule_peer.get("podSelector", {}), dict(peer[1]))
-            if namespace_ok and pods_ok:
-                return True
-        return False
-
-    def direction(kind: str, subject: Peer, other: Peer) -> bool:
-        if subject[0] != NAMESPACE:
-            return True  # outside our namespace: not ours to restrict
-        selected = [p for p in policies if kind in p["spec"]["policyTypes"]
-                    and matches(p["spec"]["podSelector"], dict(subject[1]))]
-        if not selected:
-            return True
-        field, peers_field = ("ingress", "from") if kind == "Ingress" else ("egress", "to")
-        for policy in selected:
-            for rule in policy["spec"].get(field, []):
-                ports = [p["port"] for p in rule.get("ports", [])]
-                if (not ports or port in ports) and (
-                        peers_field not in rule or peer_matches(rule[peers_field], other)):
-                    return True
-        return False
-
-    return direction("Egress", source, target) and direction("Ingress", target, source)
+    return (one_side(policies, "Egress", source, target, port)
+            and one_side(policies, "Ingress", target, source, port))
 
 
 def pod(name: str) -> Peer:
@@ -602,6 +606,24 @@ def test_network_policies_mirror_the_two_compose_networks(
     }
     actual = {case: allowed(policies, *case) for case in expected}
     assert actual == expected
+    # Each side on its own too (a hole in one is a hole, even while the other side holds):
+    # who may connect in, and where each pod may connect out.
+    components = ["nginx", "api", "db", "migrate", "prune", "backup"]
+    peers = [pod(c) for c in components] + [OUTSIDE, PROMETHEUS, INTRUDER]
+    ports = {"nginx": 8443, "api": 8000, "db": 5432}
+    admits = {target: {dict(peer[1]).get("app.kubernetes.io/component",
+                                         dict(peer[1]).get("app.kubernetes.io/name", "other"))
+                       for peer in peers
+                       if one_side(policies, "Ingress", pod(target), peer, port)}
+              for target, port in ports.items()}
+    assert admits == {"nginx": set(components) | {"other", "prometheus"},
+                      "api": {"nginx", "prometheus"},
+                      "db": {"api", "migrate", "prune", "backup"}}
+    reaches = {source: {target for target, port in ports.items()
+                        if one_side(policies, "Egress", pod(source), pod(target), port)}
+               for source in components}
+    assert reaches == {"nginx": {"api"}, "api": {"db"}, "db": set(), "migrate": {"db"},
+                       "prune": {"db"}, "backup": {"db"}}
     # DNS: every pod may ask on port 53, and nothing else to the outside.
     for name in ("api", "nginx", "db", "migrate"):
         assert allowed(policies, pod(name), ("kube-system", (("k8s-app", "kube-dns"),)), 53)
