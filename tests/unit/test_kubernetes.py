@@ -215,8 +215,10 @@ def test_generated_names_change_with_the_content() -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_manifest_passes_kubernetes_validate_strict(
         manifest_files: dict[str, Path], overlay: str, version: str) -> None:
+    validator = BIN / "kubernetes-validate"
+    assert validator.exists(), "kubernetes-validate is missing: make venv (requirements-dev.txt)"
     result = subprocess.run(
-        [str(BIN / "kubernetes-validate"), "--strict", "--kubernetes-version", version,
+        [str(validator), "--strict", "--kubernetes-version", version,
          str(manifest_files[overlay])], capture_output=True, text=True, check=False)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
