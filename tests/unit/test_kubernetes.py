@@ -375,6 +375,13 @@ def test_the_cronjobs_run_as_the_owner(rendered: dict[str, list[Resource]]) -> N
     assert container["image"] == "postgres:15.10-bookworm"
     assert "pg_dump --format=custom" in container["command"][2]
     assert secret_files(resources, backup, "backup") == [".env_db_owner", ".env_db_app"]
+    # From .env, the database's address only (no API token).
+    generated = {r["metadata"]["name"].rsplit("-", 1)[0]: r["metadata"]["name"]
+                 for r in resources if r["kind"] == "Secret"}
+    assert {e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"][
+        "key"]) for e in container["env"]} == {
+        "PGHOST": (generated["api-settings"], "POSTGRES_HOST"),
+        "PGPORT": (generated["api-settings"], "POSTGRES_PORT")}
     volumes = pod_spec(backup)["volumes"]  # type: ignore[index]
     claim = next(v for v in volumes if v["name"] == "backups")["persistentVolumeClaim"]
     assert find(resources, "PersistentVolumeClaim", claim["claimName"])
