@@ -3,6 +3,7 @@ tests/unit/kustomize_lite.py, the subset of kustomize the manifests use), every 
 against the Kubernetes API schemas of the oldest and newest versions we support, checkov's
 Kubernetes policies, and the manifests held against docker-compose.yml."""
 
+import base64
 import json
 import re
 import shutil
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from app.config import ServerSettings, Settings
 from local.twin import compose as twin_compose
 from tests.conftest import ROOT
 from tests.unit import kustomize_lite
@@ -172,8 +174,6 @@ def test_secrets_are_generated_from_the_env_files_never_committed() -> None:
 
 
 def test_generated_data_is_exactly_the_env_files(rendered: dict[str, list[Resource]]) -> None:
-    import base64
-
     for resources in rendered.values():
         for secret in (r for r in resources if r["kind"] == "Secret"):
             file = SECRET_FILES[secret["metadata"]["name"].rsplit("-", 1)[0]]
@@ -495,8 +495,6 @@ def test_probes_match_the_compose_healthchecks(rendered: dict[str, list[Resource
 
 def test_the_migrate_job_and_the_api_get_the_settings_classes_env(
         rendered: dict[str, list[Resource]]) -> None:
-    from app.config import ServerSettings, Settings
-
     known = {f.upper() for f in Settings.model_fields} | {
         f.upper() for f in ServerSettings.model_fields}
     resources = rendered["dev"]
