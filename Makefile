@@ -6,7 +6,7 @@ COMPOSE ?= docker compose
 
 .PHONY: help venv env local local-down local-status evaluate build up down start stop remove \
 	logs exec tools test lint bench clean train versions promote rollback backup restore \
-	local-backup local-restore prune local-prune
+	local-backup local-restore prune local-prune k8s-files
 
 help:
 	@echo "make local       start the local twin (PostgreSQL, API, nginx) on 8080/8443"
@@ -25,6 +25,7 @@ help:
 	@echo "make test        run every test tier (unit, integration, e2e, browser)"
 	@echo "make lint        ruff and mypy"
 	@echo "make bench       benchmark /predict through nginx (writes bench/results/)"
+	@echo "make k8s-files [K8S_OVERLAY=production]   copy the env files into a kustomize overlay"
 
 # The Debian packages each command needs (system-packages.txt), installed only when missing.
 ENSURE_PACKAGES := $(PYTHON) scripts/ensure_system_packages.py
@@ -175,3 +176,18 @@ prune:
 
 local-prune: $(PY)
 	$(PY) -m local.twin run -- python -m app prune --older-than $(DAYS)
+
+# Kubernetes (docs/kubernetes.md): kustomize reads files only under an overlay's own folder, so
+# the same env files compose reads (secrets: git-ignored there too) and the two non-secret files
+# the ConfigMaps carry are copied into deploy/kubernetes/overlays/$(K8S_OVERLAY)/files/. Then:
+# kubectl apply -k deploy/kubernetes/overlays/$(K8S_OVERLAY)
+K8S_OVERLAY ?= dev
+K8S_DIR ?= deploy/kubernetes
+K8S_ENV_DIR ?= .
+K8S_FILES = $(K8S_DIR)/overlays/$(K8S_OVERLAY)/files
+
+k8s-files: $(addprefix $(K8S_ENV_DIR)/,$(ENV_FILES))
+	@test -d $(K8S_DIR)/overlays/$(K8S_OVERLAY) || { echo "no overlay $(K8S_OVERLAY)"; exit 2; }
+	install -d -m 700 $(K8S_FILES)
+	install -m 600 $(addprefix $(K8S_ENV_DIR)/,$(ENV_FILES)) $(K8S_FILES)/
+	install -m 644 nginx/limits.env db/init/10-roles.sh $(K8S_FILES)/
