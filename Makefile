@@ -23,7 +23,7 @@ help:
 	@echo "make remove      remove containers AND volumes (the database, certificates)"
 	@echo "make logs        follow the logs         make exec    a shell in an api container"
 	@echo "make test        run every test tier (unit, integration, e2e, browser)"
-	@echo "make lint        ruff and mypy"
+	@echo "make lint        ruff, mypy and the import contracts (lint-imports)"
 	@echo "make bench       benchmark /predict through nginx (writes bench/results/)"
 	@echo "make k8s-files [K8S_OVERLAY=production]   copy the env files into a kustomize overlay"
 
@@ -127,9 +127,11 @@ test: $(DEV) tools
 	@$(ENSURE_PACKAGES) local test
 	$(PY) -m pytest
 
+# lint-imports: the layer contracts of api/app ([tool.importlinter] in pyproject.toml).
 lint: $(DEV)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(DEV)
 	@$(ENSURE_PACKAGES) local bench

@@ -5,12 +5,12 @@
 import logging
 from typing import Any
 
-from app.config import ServerSettings
-from app.request_context import logging_config
+from app.core.logging_config import logging_config
+from app.core.settings import ServerSettings
 
 _server = ServerSettings()
 
-wsgi_app = "app.main:create_app()"
+wsgi_app = "app.web.main:create_app()"
 worker_class = "uvicorn_worker.UvicornWorker"
 bind = [_server.api_bind]
 workers = _server.web_concurrency
@@ -24,7 +24,7 @@ graceful_timeout = 20
 # closes an idle connection first and never reuses one uvicorn is closing (a sporadic 502).
 keepalive = 15
 loglevel = _server.log_level
-# Every line JSON (app.request_context.logging_config); the app writes one access line per
+# Every line JSON (app.core.logging_config.logging_config); the app writes one access line per
 # request itself, with the route and request id, so gunicorn's own access log stays off.
 accesslog = None
 errorlog = "-"

@@ -12,12 +12,13 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
-from app import ml, registry
-from app.config import get_settings
-from app.db import make_engine
-from app.features import FEATURES
-from app.models import ModelVersion, predictions
-from app.schemas import PredictRequest, PredictResponse
+from app.core.database import make_engine
+from app.core.settings import get_settings
+from app.domain import training
+from app.domain.features import FEATURES
+from app.store import registry
+from app.store.tables import ModelVersion, predictions
+from app.web.schemas import PredictRequest, PredictResponse
 
 
 def create_app() -> FastAPI:
@@ -30,7 +31,7 @@ def create_app() -> FastAPI:
             stored = session.get_one(ModelVersion, registry.served_version_number(session))
             state.update(engine=engine, version=stored.version,
                          features=FEATURES.select(stored.features),
-                         pipeline=ml.load_pipeline(stored.pipeline))
+                         pipeline=training.load_pipeline(stored.pipeline))
         yield
         engine.dispose()
 
@@ -47,7 +48,7 @@ def create_app() -> FastAPI:
     @app.post("/predict")
     def predict(body: PredictRequest) -> PredictResponse:
         given = body.model_dump(exclude_none=True)
-        features = ml.design_matrix([given], state["features"])
+        features = training.design_matrix([given], state["features"])
         purchased = bool(state["pipeline"].predict(features)[0] == 1)
         probability = float(state["pipeline"].predict_proba(features)[0, 1])
         with state["engine"].begin() as connection:

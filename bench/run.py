@@ -28,8 +28,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import dataset  # noqa: E402
-from app.features import FEATURES, CategoricalFeature  # noqa: E402
+from app.domain import dataset  # noqa: E402
+from app.domain.features import FEATURES, CategoricalFeature  # noqa: E402
 from local.twin import (  # noqa: E402
     Ports,
     Stack,
@@ -87,7 +87,7 @@ def stack_pids(stack: Stack) -> list[int]:
 
 
 def sample_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """Request rows with every core input (what every model version needs; app.features),
+    """Request rows with every core input (what every model version needs; app.domain.features),
     drawn over the range the data set covers, as people would send them."""
     seeded = dataset.read_csv(dataset.default_csv_path())
     rng = random.Random(seed)

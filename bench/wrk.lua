@@ -1,5 +1,5 @@
 -- wrk script: WRK_MODE=predict sends POST bodies picked at random from the file WRK_BODIES
--- (one JSON body a line, written by bench/run.py from app.features); anything else is a GET.
+-- (one JSON body a line, written by bench/run.py from app.domain.features); anything else is a GET.
 -- At the end it prints one JSON line the benchmark runner parses.
 local mode = os.getenv("WRK_MODE") or "get"
 wrk.headers["Content-Type"] = "application/json"

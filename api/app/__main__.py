@@ -1,3 +1,3 @@
-from app.cli import main
+from app.ops.cli import main
 
 raise SystemExit(main())

@@ -1,17 +1,19 @@
 """Real headless Chromium (Debian's) driven by Playwright, against the local twin."""
 
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from local.twin import Stack
-from tests.conftest import ARTIFACTS, running_twin
+from tests.support.clients import https_client
+from tests.support.operator import twin_command
 from tests.support.pages import open_page, screenshot_name
+from tests.support.paths import ARTIFACTS
+from tests.support.servers import running_twin
+from tests.support.waiting import wait_for_version
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 
@@ -58,14 +60,10 @@ def gender_stack() -> Iterator[Stack]:
     switches without a restart)."""
     limits = {"NGINX_PREDICT_RATE": "50r/s", "NGINX_PREDICT_BURST": "20"}
     with running_twin("gender", limits) as twin:
-        for command in (["train", "--features", "age,salary,gender"], ["promote", "2"]):
-            result = twin.migrate.operator("python", "-m", "app", *command, capture=True)
-            assert result.returncode == 0, result.stderr
-        with httpx.Client(base_url=twin.https_url, verify=twin.nginx.ssl_context()) as client:
-            deadline = time.monotonic() + 5
-            while client.get("/model").json()["model_version"] != 2:
-                assert time.monotonic() < deadline, "version 2 not served within 5 s"
-                time.sleep(0.05)
+        twin_command(twin, "train", "--features", "age,salary,gender")
+        twin_command(twin, "promote", "2")
+        with https_client(twin) as client:
+            wait_for_version(client, 2)
         yield twin
 
 

@@ -2,11 +2,11 @@
 
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from local.twin import Stack
+from tests.support.clients import https_client
 
 
 def prediction_count(stack: Stack) -> int:
@@ -126,7 +126,7 @@ def region_class(page: Page, panel: int, age: float, salary: float) -> bool:
 def regions_agree_with_predict(page: Page, stack: Stack) -> int:
     """Each panel's painted regions agree with /predict on both sides of its boundary line,
     which the page takes from /model; returns how many points were checked."""
-    with httpx.Client(base_url=stack.https_url, verify=stack.nginx.ssl_context()) as client:
+    with https_client(stack) as client:
         model: dict[str, Any] = client.get("/model").json()
         checked = 0
         for index, panel in enumerate(model["panels"]):
@@ -233,5 +233,5 @@ def test_versions_table_and_recording_an_outcome(page: Page, stack: Stack) -> No
         "() => JSON.stringify([localStorage, sessionStorage, document.cookie])")
     assert token not in stored
     assert token not in page.content().replace(page.input_value("#token"), "")
-    assert token not in httpx.get(f"{stack.https_url}/app.js",
-                                  verify=stack.nginx.ssl_context()).text
+    with https_client(stack) as client:
+        assert token not in client.get("/app.js").text

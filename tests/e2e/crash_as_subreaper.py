@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from local.twin.processes import process_tree
-from tests.conftest import running_twin
+from tests.support.servers import running_twin
 
 PR_SET_CHILD_SUBREAPER = 36
 

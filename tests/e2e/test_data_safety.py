@@ -8,12 +8,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from local.twin import ROOT, Stack, unlimited
-from tests.conftest import make_state_dir, running_twin
-from tests.support.load import PredictLoad
+from tests.support.clients import https_client
+from tests.support.load import Load
+from tests.support.operator import twin_command
+from tests.support.servers import make_state_dir, running_twin
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +28,8 @@ def ids(stack: Stack, where: str, database: str | None = None) -> set[int]:
     return {int(line) for line in out.split()}
 
 
-def cli(stack: Stack, *args: str) -> str:
-    """python -m app …, as `make local-prune` runs it: the owner's CLI with the twin's env."""
-    result = stack.migrate.operator("python", "-m", "app", *args, capture=True)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def test_prune_deletes_exactly_the_old_rows_while_predict_answers(busy: Stack) -> None:
-    with httpx.Client(base_url=busy.https_url, verify=busy.nginx.ssl_context(),
-                      timeout=30) as client:
+    with https_client(busy, timeout=30) as client:
         for _ in range(2):  # 12,000 rows: more than two of prune's 5,000-row chunks
             rows = [{"age": 30, "salary": s} for s in range(6_000)]
             assert client.post("/predict/batch", json={"rows": rows}).status_code == 200
@@ -48,14 +41,15 @@ def test_prune_deletes_exactly_the_old_rows_while_predict_answers(busy: Stack) -
     kept = ids(busy, "created_at >= now() - interval '30 days'")
     assert len(old) >= 11_500
 
-    with PredictLoad(busy) as load:
+    # As `make local-prune` runs it: the owner's CLI with the twin's env.
+    with Load(busy, threads=3) as load:
         time.sleep(0.5)
-        output = cli(busy, "prune", "--older-than", "30")
+        output = twin_command(busy, "prune", "--older-than", "30").stdout
         time.sleep(0.5)
     assert output.strip() == f"deleted {len(old)} prediction rows older than 30 days"
-    assert ids(busy, "true") == kept | {a.prediction_id for a in load.acknowledged}
-    assert load.statuses and set(load.statuses) == {200}
-    print(f"pruned {len(old)} rows while {len(load.statuses)} predictions were answered")
+    assert ids(busy, "true") == kept | set(load.acknowledged())
+    assert load.outcomes and set(load.statuses()) == {200}
+    print(f"pruned {len(old)} rows while {len(load.outcomes)} predictions were answered")
 
 
 def table_digest(stack: Stack, table: str, order: str, database: str | None = None) -> str:
@@ -75,13 +69,13 @@ def test_backup_under_load_restores_every_prediction_acknowledged_before_it(
 
 
 def check_round_trip(busy: Stack, dump: Path) -> None:
-    with PredictLoad(busy) as load:
+    with Load(busy, threads=3) as load:
         time.sleep(1)
         dump_began = time.monotonic()
         busy.postgres.dump(dump)
         time.sleep(0.5)
-    before_dump = {a.prediction_id for a in load.acknowledged if a.at < dump_began}
-    assert len(before_dump) > 50 and set(load.statuses) == {200}
+    before_dump = set(load.acknowledged(before=dump_began))
+    assert len(before_dump) > 50 and set(load.statuses()) == {200}
 
     # An empty database the owner owns, as db/init leaves a new volume's.
     busy.postgres.psql(f'CREATE DATABASE restored OWNER "{busy.env["DB_OWNER_USER"]}"',
@@ -96,7 +90,7 @@ def check_round_trip(busy: Stack, dump: Path) -> None:
     with pytest.raises(Exception, match="not empty"):
         busy.postgres.restore(dump, database="restored")
     print(f"{len(before_dump)} predictions acknowledged before the dump began, all restored; "
-          f"{len(load.acknowledged) - len(before_dump)} more answered during and after it")
+          f"{len(load.acknowledged()) - len(before_dump)} more answered during and after it")
 
 
 def make(target: str, stack: Stack, database: str,

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import httpx
 
-from app.config import Settings
+from app.core.settings import Settings
 from local.twin import Stack, process_tree
+from tests.support.clients import https_client
 from tests.unit.test_container_runtime import api_threads_per_worker
 
 
@@ -21,8 +22,8 @@ def test_http_redirects_to_the_configured_name_whatever_the_host_header(stack: S
 
 
 def test_an_unknown_host_over_https_is_refused(stack: Stack) -> None:
-    with httpx.Client(verify=stack.nginx.ssl_context(), timeout=10) as client:
-        response = client.get(f"{stack.https_url}/accuracy", headers={"Host": "evil.example"})
+    with https_client(stack, timeout=10) as client:
+        response = client.get("/accuracy", headers={"Host": "evil.example"})
     assert response.status_code == 421
     assert response.json() == {"detail": "This server does not serve that host name."}
 

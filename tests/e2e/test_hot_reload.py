@@ -2,28 +2,19 @@
 gunicorn workers each): no failed request, every answer's version is its log row's, and every
 worker switches within 2 seconds."""
 
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import httpx
 import pytest
 
 from local.twin import Stack, unlimited
-from tests.conftest import running_twin
+from tests.support.load import Load, Outcome
+from tests.support.operator import twin_command
+from tests.support.servers import running_twin
 
 REPLICAS = 2
 CLIENTS = 4
 SWITCH_LIMIT_S = 2.0
-
-
-@dataclass(frozen=True)
-class Answer:
-    sent_at: float  # time.time() when the request left
-    status: int
-    version: int | None
-    prediction_id: int | None
 
 
 @pytest.fixture(scope="module")
@@ -33,26 +24,7 @@ def replicas() -> Iterator[Stack]:
 
 
 def operator(twin: Stack, *args: str) -> str:
-    result = twin.migrate.operator("python", "-m", "app", *args, capture=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def load(twin: Stack, stop: threading.Event, answers: list[Answer]) -> None:
-    # gender is sent always: the candidate uses it, the workshop's version accepts it.
-    body = {"age": 41, "salary": 72000, "gender": "Female"}
-    with httpx.Client(base_url=twin.https_url, verify=twin.nginx.ssl_context(),
-                      timeout=10) as client:
-        while not stop.is_set():
-            sent_at = time.time()
-            try:
-                response = client.post("/predict", json=body)
-            except httpx.HTTPError:
-                answers.append(Answer(sent_at, 0, None, None))
-                continue
-            data = response.json() if response.status_code == 200 else {}
-            answers.append(Answer(sent_at, response.status_code, data.get("model_version"),
-                                  data.get("prediction_id")))
+    return twin_command(twin, *args).stdout
 
 
 def served_at(twin: Stack, action: str) -> float:
@@ -62,11 +34,11 @@ def served_at(twin: Stack, action: str) -> float:
         f"WHERE action = '{action}' ORDER BY id DESC LIMIT 1"))
 
 
-def slowest_switch(answers: list[Answer], since: float, old: int, until: float) -> float:
+def slowest_switch(answers: list[Outcome], since: float, old: int, until: float) -> float:
     """How long after `since` an answer still came from the old version: the slowest
     worker's switch time (requests sent in [since, until))."""
-    late = [a.sent_at - since for a in answers
-            if since <= a.sent_at < until and a.version == old]
+    late = [a.sent_wall - since for a in answers
+            if since <= a.sent_wall < until and a.model_version == old]
     return max(late, default=0.0)
 
 
@@ -84,21 +56,14 @@ def test_promote_and_rollback_under_load(replicas: Stack) -> None:
         time.sleep(0.1)
     assert listeners == expected
     assert "version 2 (candidate" in operator(twin, "train", "--features", "age,salary,gender")
-    stop, answers = threading.Event(), list[Answer]()
-    threads = [threading.Thread(target=load, args=(twin, stop, answers))
-               for _ in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    try:
+    # gender is sent always: the candidate uses it, the workshop's version accepts it.
+    with Load(twin, threads=CLIENTS, timeout=10, extra={"gender": "Female"}) as load:
         time.sleep(2)
         operator(twin, "promote", "2")
         time.sleep(4)
         operator(twin, "rollback")
         time.sleep(4)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
+    answers = load.outcomes
     promoted, rolled_back = served_at(twin, "promote"), served_at(twin, "rollback")
     statuses = {a.status for a in answers}
     print(f"\n{len(answers)} requests through nginx to {REPLICAS} instances, statuses "
@@ -111,13 +76,14 @@ def test_promote_and_rollback_under_load(replicas: Stack) -> None:
     assert to_new < SWITCH_LIMIT_S
     assert back < SWITCH_LIMIT_S
     # Each phase was served by the right version once the switch was done.
-    assert {a.version for a in answers if promoted + SWITCH_LIMIT_S <= a.sent_at < rolled_back} \
-        == {2}
-    assert {a.version for a in answers if a.sent_at >= rolled_back + SWITCH_LIMIT_S} == {1}
+    assert {a.model_version for a in answers
+            if promoted + SWITCH_LIMIT_S <= a.sent_wall < rolled_back} == {2}
+    assert {a.model_version for a in answers
+            if a.sent_wall >= rolled_back + SWITCH_LIMIT_S} == {1}
     # Every answer's version is the one its log row carries.
     logged: dict[int, int] = {}
     for line in twin.postgres.psql("SELECT id, model_version FROM predictions").splitlines():
         row_id, version = line.split("|")
         logged[int(row_id)] = int(version)
-    mismatched = [a for a in answers if logged.get(a.prediction_id or -1) != a.version]
+    mismatched = [a for a in answers if logged.get(a.prediction_id or -1) != a.model_version]
     assert mismatched == []

@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from local.twin import Stack
-from tests.conftest import running_twin
 from tests.support.auth import bearer
+from tests.support.clients import https_client
 from tests.support.metrics import value
+from tests.support.servers import running_twin
 
 
 def scrape(stack: Stack) -> str:
@@ -125,8 +126,7 @@ def burst(stack: Stack, requests: list[tuple[str, str, dict[str, object] | None]
           workers: int = 8) -> list[int]:
     def send(request: tuple[str, str, dict[str, object] | None]) -> int:
         method, path, body = request
-        with httpx.Client(base_url=stack.https_url, verify=stack.nginx.ssl_context(),
-                          timeout=20) as client:
+        with https_client(stack) as client:
             return client.request(method, path, json=body).status_code
 
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:

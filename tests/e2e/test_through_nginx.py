@@ -7,7 +7,8 @@ import httpx
 import pytest
 
 from local.twin import Nginx, Stack, free_port
-from tests.conftest import make_state_dir
+from tests.support.clients import https_client
+from tests.support.servers import make_state_dir
 
 SECURITY_HEADERS = (
     "strict-transport-security",
@@ -41,7 +42,7 @@ def test_predict_over_https_is_logged(stack: Stack, https: httpx.Client) -> None
 
 
 def test_http_redirects_with_308_and_a_post_stays_a_post(stack: Stack, https: httpx.Client) -> None:
-    with httpx.Client(verify=stack.nginx.ssl_context(), follow_redirects=True) as client:
+    with https_client(stack, base_url="", follow_redirects=True) as client:
         response = client.post(f"{stack.http_url}/predict", json={"age": 60, "salary": 150000})
     assert [r.status_code for r in response.history] == [308]
     assert response.history[0].headers["location"].startswith("https://localhost:")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from local.twin import Stack, unlimited
-from tests.conftest import running_twin
+from tests.support.servers import running_twin
 
 
 def require_root(reason: str) -> None:

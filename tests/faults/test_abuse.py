@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from local.twin import Nginx, Stack, free_port
-from tests.conftest import make_state_dir
+from tests.support.clients import https_client
+from tests.support.servers import make_state_dir
 
 SECURITY_HEADERS = ("strict-transport-security", "x-content-type-options", "x-frame-options",
                     "referrer-policy", "content-security-policy")
@@ -121,8 +122,7 @@ def test_there_are_at_least_fifty_hostile_inputs() -> None:
 def test_hostile_inputs_get_4xx_and_log_nothing(fault_stack: Stack) -> None:
     before = predictions_logged(fault_stack)
     statuses: Counter[int] = Counter()
-    with httpx.Client(base_url=fault_stack.https_url, verify=fault_stack.nginx.ssl_context(),
-                      timeout=20) as client:
+    with https_client(fault_stack) as client:
         for name, headers, body in HOSTILE:
             path = "/predict/batch" if name.startswith("batch") else "/predict"
             response = client.post(path, content=body, headers=headers)
@@ -168,8 +168,7 @@ def test_slow_header_clients_are_cut_off_and_do_not_block_others(fault_stack: St
 
 
 def test_a_burst_from_one_client_gets_429_and_no_5xx(stack: Stack) -> None:
-    with httpx.Client(base_url=stack.https_url, verify=stack.nginx.ssl_context(),
-                      timeout=20) as client:
+    with https_client(stack) as client:
         def one(_: int) -> httpx.Response:
             return client.post("/predict", json={"age": 52, "salary": 33000})
 

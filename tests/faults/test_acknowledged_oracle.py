@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from local.twin import Stack, process_tree, wait_gone, wait_http
-from tests.faults.load import Load
+from tests.support.load import SALARY_SPAN, Load
 
 
 def last_id(stack: Stack) -> int:
@@ -20,7 +20,7 @@ def check_oracle(stack: Stack, load: Load) -> dict[str, int]:
     wrote rows of their own); returns the figures for the report."""
     stored = stack.postgres.psql(
         f"SELECT id || ':' || salary::bigint FROM predictions WHERE id > {load.since_id}"
-        f" AND salary > {load.salary_base} AND salary < {load.salary_base + 1_000_000}"
+        f" AND salary > {load.salary_base} AND salary < {load.salary_base + SALARY_SPAN}"
     ).split()
     rows = [(int(a), int(b)) for a, b in (line.split(":") for line in stored)]
     by_id = dict(rows)
@@ -43,7 +43,7 @@ def run_with_faults(stack: Stack, label: str, seconds: float, faults: int,
                     inject: Callable[[Load], float]) -> Load:
     """Load for `seconds`, injecting `faults` faults evenly (each returns the moment the
     fault is over), then check the oracle and that each recovery took at most 5 s."""
-    load = Load(stack.https_url, stack.nginx.ssl_context(), since_id=last_id(stack))
+    load = Load(stack, since_id=last_id(stack))
     started = time.monotonic()
     workers = load.start(seconds)
     fault_over = []

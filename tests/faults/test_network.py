@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import pytest
 
 from local.twin import Api, Nginx, Postgres
-from tests.conftest import ROOT, make_state_dir
 from tests.faults.conftest import require_root
 from tests.faults.topology import Topology, in_ns
+from tests.support.paths import ROOT
+from tests.support.servers import make_state_dir
 
 Services = tuple[Postgres, Api, Nginx]
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from local.twin import Stack, unlimited
-from tests.conftest import running_twin
-from tests.faults.load import Load
 from tests.faults.test_acknowledged_oracle import check_oracle, last_id
+from tests.support.load import Load
+from tests.support.servers import running_twin
 
 REPLICAS = 3
 
@@ -30,8 +30,7 @@ def answered(stack: Stack, replica: int) -> int:
 
 def test_requests_spread_over_every_replica_and_one_can_die(scaled_stack: Stack) -> None:
     before = [answered(scaled_stack, r) for r in range(1, REPLICAS + 1)]
-    load = Load(scaled_stack.https_url, scaled_stack.nginx.ssl_context(),
-                since_id=last_id(scaled_stack))
+    load = Load(scaled_stack, since_id=last_id(scaled_stack))
     workers = load.start(12)
     time.sleep(4)
     spread = [answered(scaled_stack, r) - before[r - 1] for r in range(1, REPLICAS + 1)]
@@ -65,8 +64,7 @@ def test_a_replica_that_comes_back_takes_traffic(scaled_stack: Stack) -> None:
     scaled_stack.api.start()  # starts the missing replica only, on its old address
     time.sleep(NGINX_FAIL_TIMEOUT_S + 1)
     before = answered(scaled_stack, 2)
-    load = Load(scaled_stack.https_url, scaled_stack.nginx.ssl_context(),
-                since_id=last_id(scaled_stack))
+    load = Load(scaled_stack, since_id=last_id(scaled_stack))
     for worker in load.start(3):
         worker.join(30)
     check_oracle(scaled_stack, load)

@@ -7,10 +7,9 @@ This module runs last among the fault tests, so the logs it reads hold everythin
 import subprocess
 from pathlib import Path
 
-import httpx
-
 from local.twin import Stack, process_tree
-from tests.conftest import ROOT
+from tests.support.clients import https_client
+from tests.support.paths import ROOT
 
 
 def test_passwords_appear_in_no_log_body_command_line_or_tracked_file(
@@ -20,8 +19,7 @@ def test_passwords_appear_in_no_log_body_command_line_or_tracked_file(
                for name in ("POSTGRES_PASSWORD", "DB_OWNER_PASSWORD", "APP_DB_PASSWORD",
                             "API_TOKEN")}
     bodies: list[str] = []
-    with httpx.Client(base_url=fault_stack.https_url, verify=fault_stack.nginx.ssl_context(),
-                      timeout=20) as client:
+    with https_client(fault_stack) as client:
         for body in (b'{"age": NaN}', b"{", b'{"age": "x", "salary": []}'):
             bodies.append(client.post("/predict", content=body,
                                       headers={"Content-Type": "application/json"}).text)

@@ -5,10 +5,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from app.main import create_app
-from app.models import predictions
-from tests.conftest import Database
+from app.store.tables import predictions
+from app.web.main import create_app
 from tests.support.auth import bearer
+from tests.support.servers import Database
 
 
 @pytest.fixture(scope="module")

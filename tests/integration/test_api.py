@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from app.models import predictions
+from app.store.tables import predictions
 from tests.integration.conftest import count_predictions
 
 JSON = {"Content-Type": "application/json"}

@@ -11,14 +11,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.orm import Session
 
-from app import ml
-from app.config import Settings
-from app.features import FEATURES
-from app.main import create_app
-from app.models import ModelVersion, predictions
-from tests.conftest import Database
+from app.core.settings import Settings
+from app.domain import training
+from app.domain.features import FEATURES
+from app.store.tables import ModelVersion, predictions
+from app.web.main import create_app
 from tests.integration.conftest import count_predictions
-from tests.support.databases import prepared_copy, run_cli
+from tests.support.databases import prepared_copy
+from tests.support.operator import database_command
+from tests.support.servers import Database
 
 WITH_GENDER = ("age", "salary", "gender")
 
@@ -87,17 +88,17 @@ def test_a_gender_version_scores_bitwise_as_its_pipeline(
 ) -> None:
     with Session(gender_engine) as session:
         stored = session.scalars(select(ModelVersion).where(ModelVersion.version == 2)).one()
-        pipeline = ml.load_pipeline(stored.pipeline)
+        pipeline = training.load_pipeline(stored.pipeline)
     features = FEATURES.select(stored.features)
     rows = [{"age": a, "salary": s, "gender": g}
             for a in (19, 35.5, 60) for s in (15000, 87000, 150000) for g in ("Female", "Male")]
     body = gender_client.post("/predict/batch", json={"rows": rows}).json()
-    expected = pipeline.predict_proba(ml.design_matrix(rows, features))[:, 1]
+    expected = pipeline.predict_proba(training.design_matrix(rows, features))[:, 1]
     assert np.array_equal([p["probability"] for p in body["predictions"]], expected)
     for row in rows[:4]:  # one row is scored as sklearn scores one row
         single = gender_client.post("/predict", json=row).json()
         assert single["probability"] == pipeline.predict_proba(
-            ml.design_matrix([row], features))[0, 1]
+            training.design_matrix([row], features))[0, 1]
     assert logged(gender_engine, body["prediction_ids"])[:2] == [
         (19, 15000, "Female"), (19, 15000, "Male")]
 
@@ -142,22 +143,19 @@ def test_a_gender_version_requires_gender_on_every_batch_row(
 def test_train_takes_a_feature_list_and_refuses_unknown_ones(
     prepared_database: Database, gender_settings: Settings
 ) -> None:
-    bad = run_cli(prepared_database, gender_settings.postgres_db, "train", "--features",
-                  "age,salary,height")
-    assert bad.returncode == 2
+    bad = database_command(prepared_database, gender_settings.postgres_db, "train",
+                           "--features", "age,salary,height", expect=2)
     assert "unknown feature(s) height" in bad.stderr
-    no_age = run_cli(prepared_database, gender_settings.postgres_db, "train", "--features",
-                     "salary,gender")
-    assert no_age.returncode == 2
+    no_age = database_command(prepared_database, gender_settings.postgres_db, "train",
+                              "--features", "salary,gender", expect=2)
     assert "every version uses age" in no_age.stderr
 
 
 def test_report_writes_the_two_figures(
     prepared_database: Database, gender_settings: Settings, tmp_path: Path
 ) -> None:
-    result = run_cli(prepared_database, gender_settings.postgres_db, "report", "--out",
-                     str(tmp_path))
-    assert result.returncode == 0, result.stderr
+    result = database_command(prepared_database, gender_settings.postgres_db, "report",
+                              "--out", str(tmp_path))
     written = [Path(line) for line in result.stdout.split()]
     assert [p.name for p in written] == ["decision_boundary_v2.png", "confusion_matrix_v2.png"]
     for path in written:

@@ -10,13 +10,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.orm import Session
 
-from app.config import Settings
-from app.main import create_app
-from app.models import ModelVersion, predictions
-from tests.conftest import Database
-from tests.support.databases import fresh_copy, run_cli
+from app.core.settings import Settings
+from app.store.tables import ModelVersion, predictions
+from app.web.main import create_app
+from tests.support.databases import fresh_copy
+from tests.support.operator import database_command
+from tests.support.servers import Database
+from tests.support.waiting import wait_for_version
 
 DB = "lifecycle"
+# A worker hears a promote by NOTIFY: it serves the new version within this (functional bound).
+SWITCH_WITHIN_S = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -40,22 +44,9 @@ def client(settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def cli(prepared_database: Database, settings: Settings) -> Callable[..., Any]:
     def run(*args: str, expect: int = 0) -> str:
-        result = run_cli(prepared_database, DB, *args)
-        assert result.returncode == expect, result.stdout + result.stderr
+        result = database_command(prepared_database, DB, *args, expect=expect)
         return result.stdout + result.stderr
     return run
-
-
-def wait_for_version(client: TestClient, version: int, within: float = 2.0) -> float:
-    """Seconds until /predict answers with `version` (fails after `within`)."""
-    started = time.monotonic()
-    while time.monotonic() - started < within:
-        body = client.post("/predict", json={"age": 40, "salary": 60000, "gender": "Male"}
-                           ).json()
-        if body["model_version"] == version:
-            return time.monotonic() - started
-        time.sleep(0.02)
-    pytest.fail(f"still not serving version {version} after {within} s")
 
 
 def served(client: TestClient) -> int | None:
@@ -83,7 +74,7 @@ def test_promote_serves_it_without_a_restart_and_rollback_toggles(
     client: TestClient, cli: Callable[..., str], owner: Engine
 ) -> None:
     cli("promote", "2")
-    took = wait_for_version(client, 2)
+    took = wait_for_version(client, 2, within=SWITCH_WITHIN_S)
     print(f"\nworker switched to version 2 in {took:.3f} s")
     # Version 2 uses gender: now required.
     missing = client.post("/predict", json={"age": 40, "salary": 60000})
@@ -94,11 +85,11 @@ def test_promote_serves_it_without_a_restart_and_rollback_toggles(
             predictions.c.id == answer["prediction_id"])).scalar_one()
     assert answer["model_version"] == logged == 2
     cli("rollback")
-    wait_for_version(client, 1)
+    wait_for_version(client, 1, within=SWITCH_WITHIN_S)
     cli("rollback")  # the second rollback undoes the first
-    wait_for_version(client, 2)
+    wait_for_version(client, 2, within=SWITCH_WITHIN_S)
     cli("rollback")
-    wait_for_version(client, 1)
+    wait_for_version(client, 1, within=SWITCH_WITHIN_S)
     assert served(client) == 1
 
 
@@ -112,9 +103,9 @@ def test_promote_refuses_a_worse_candidate_unless_forced(
     assert "--force" in refused
     assert served(client) == 1
     cli("promote", "3", "--force")
-    wait_for_version(client, 3)
+    wait_for_version(client, 3, within=SWITCH_WITHIN_S)
     cli("rollback")
-    wait_for_version(client, 1)
+    wait_for_version(client, 1, within=SWITCH_WITHIN_S)
     assert "no version 99" in cli("promote", "99", expect=1)
 
 
@@ -140,7 +131,7 @@ def test_a_worker_whose_listener_was_cut_catches_up_when_it_reconnects(
     took = wait_for_version(client, 2, within=4.0)
     print(f"\nreconnected and caught up {took:.3f} s after the connection limit was lifted")
     cli("rollback")
-    wait_for_version(client, 1)
+    wait_for_version(client, 1, within=SWITCH_WITHIN_S)
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +179,7 @@ def test_outcomes_count_under_the_version_that_predicted(
              for _ in range(3)]
     assert {p["model_version"] for p in by_v1} == {1}
     cli("promote", "2")
-    wait_for_version(client, 2)
+    wait_for_version(client, 2, within=SWITCH_WITHIN_S)
     by_v2 = client.post("/predict", json={"age": 60, "salary": 150000, "gender": "Female"}).json()
     # Outcomes for version 1's predictions, recorded while version 2 is served.
     for prediction, truth in zip(by_v1, (True, True, False), strict=True):
@@ -205,7 +196,7 @@ def test_outcomes_count_under_the_version_that_predicted(
     assert live["accuracy"] == pytest.approx(
         (live["confusion_matrix"][0][0] + live["confusion_matrix"][1][1]) / live["n_outcomes"])
     cli("rollback")
-    wait_for_version(client, 1)
+    wait_for_version(client, 1, within=SWITCH_WITHIN_S)
 
 
 def test_with_outcomes_adds_training_rows_never_holdout_rows(
@@ -218,8 +209,8 @@ def test_with_outcomes_adds_training_rows_never_holdout_rows(
             select(ModelVersion).order_by(ModelVersion.version.desc()).limit(1)).one()
         workshop = session.get(ModelVersion, 1)
     assert workshop is not None
-    assert newest.training["outcome_rows"] == 5
-    assert newest.metrics["n_train"] == 305
-    assert newest.metrics["n_test"] == 100
+    assert newest.training.outcome_rows == 5
+    assert newest.holdout.n_train == 305
+    assert newest.holdout.n_test == 100
     # The same data set rows train; the holdout is untouched.
     assert sorted(newest.train_user_ids) == sorted(workshop.train_user_ids)

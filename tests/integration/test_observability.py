@@ -7,10 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from app.main import create_app
-from tests.conftest import Database
+from app.web.main import create_app
 from tests.support.auth import bearer
 from tests.support.metrics import value
+from tests.support.servers import Database
 
 
 @pytest.fixture

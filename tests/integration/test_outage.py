@@ -6,11 +6,12 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from app import cli, dataset
-from app.errors import DATABASE_UNAVAILABLE
-from app.main import create_app
-from tests.conftest import Database
+from app.domain import dataset
+from app.ops import operations
+from app.web.errors import DATABASE_UNAVAILABLE
+from app.web.main import create_app
 from tests.support.auth import bearer
+from tests.support.servers import Database
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def outage_db() -> Iterator[Database]:
     db.server.start()
     engine = db.owner_engine()
     with engine.connect() as connection:
-        cli.prestart(connection, dataset.default_csv_path(), db.env["APP_DB_USER"])
+        operations.prestart(connection, dataset.default_csv_path(), db.env["APP_DB_USER"])
     engine.dispose()
     yield db
     db.close()

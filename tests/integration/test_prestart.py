@@ -10,14 +10,17 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from app import cli, dataset
-from app.models import ModelVersion, dataset_rows
-from tests.conftest import ROOT, Database
+from app.domain import dataset
+from app.ops import operations
+from app.store import training_data
+from app.store.tables import ModelVersion, dataset_rows
+from tests.support.paths import ROOT
+from tests.support.servers import Database
 
 
 def test_data_set_seeded_from_the_csv(owner_engine: Engine) -> None:
     with Session(owner_engine) as session:
-        assert dataset.count_rows(session) == 400
+        assert training_data.count_rows(session) == 400
         purchases = session.scalar(
             select(func.count()).select_from(dataset_rows).where(dataset_rows.c.purchased)
         )
@@ -26,9 +29,9 @@ def test_data_set_seeded_from_the_csv(owner_engine: Engine) -> None:
 
 def test_seeding_twice_adds_nothing(owner_engine: Engine) -> None:
     with owner_engine.connect() as connection:
-        assert cli.seed(connection, dataset.default_csv_path()) == 0
+        assert operations.seed(connection, dataset.default_csv_path()) == 0
     with Session(owner_engine) as session:
-        assert dataset.count_rows(session) == 400
+        assert training_data.count_rows(session) == 400
 
 
 def test_a_bad_csv_loads_nothing(owner_engine: Engine, tmp_path: Path) -> None:
@@ -40,9 +43,9 @@ def test_a_bad_csv_loads_nothing(owner_engine: Engine, tmp_path: Path) -> None:
     with owner_engine.connect() as connection, pytest.raises(
         dataset.DatasetError, match="line 52: Age"
     ):
-        cli.seed(connection, bad)
+        operations.seed(connection, bad)
     with Session(owner_engine) as session:
-        assert dataset.count_rows(session) == 400
+        assert training_data.count_rows(session) == 400
 
 
 def test_the_stored_model_version_is_the_workshop_model(owner_engine: Engine) -> None:
@@ -50,8 +53,8 @@ def test_the_stored_model_version_is_the_workshop_model(owner_engine: Engine) ->
         version = session.scalars(select(ModelVersion).order_by(ModelVersion.version)).first()
     assert version is not None
     assert version.algorithm == "Logistic Regression"
-    assert version.metrics["accuracy"] == 0.89
-    assert version.metrics["confusion_matrix"] == [[65, 3], [8, 24]]
+    assert version.holdout.accuracy == 0.89
+    assert version.holdout.confusion_matrix == [[65, 3], [8, 24]]
     assert version.features == ["age", "salary"]
     assert len(version.pipeline) > 0
 

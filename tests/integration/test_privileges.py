@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
-from tests.conftest import Database
+from tests.support.servers import Database
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, text
 
-from app import retention
-from app.db import make_engine
-from tests.conftest import Database
+from app.core.database import make_engine
+from app.store import retention
+from tests.support.servers import Database
 
 
 def test_prune_deletes_exactly_the_rows_older_than_the_cutoff(owner_engine: Engine) -> None:

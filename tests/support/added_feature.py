@@ -1,11 +1,11 @@
 """A fixture that adds a numeric input, `visits` (visits to the shop's site last month), the
-way a developer would: one entry for app.features and one migration, nothing else."""
+way a developer would: one entry for app.domain.features and one migration, nothing else."""
 
 import sqlalchemy as sa
 from alembic.operations import Operations
 from sqlalchemy import Integer
 
-from app.features import FEATURES, NumericFeature
+from app.domain.features import FEATURES, NumericFeature
 
 VISITS = NumericFeature(
     name="visits", label="Visits", unit="last month", csv_header="Visits",

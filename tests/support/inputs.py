@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from app.features import CategoricalFeature, Feature
+from app.domain.features import CategoricalFeature, Feature
 
 
 def edge_and_random_rows(features: tuple[Feature, ...], n_random: int = 20_000,

@@ -1,51 +1,106 @@
-"""A steady /predict load in the background, remembering when each answer was acknowledged."""
+"""The one load generator of the tests: POST /predict from several threads through nginx,
+recording what the service acknowledged and when.
+
+Every request carries a unique salary (its load's base plus its sequence number), so
+afterwards the database can be checked against the acknowledgements: each 200's
+prediction_id must be there, with that salary, exactly once. Bounded (`start(seconds)`) or
+until the `with` block ends.
+"""
 
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
 from local.twin import Stack
+from tests.support.clients import https_client
+
+# Above the data set's salaries; each load takes its own SALARY_SPAN, request i sends base + i.
+FIRST_SALARY_BASE = 5_000_000
+SALARY_SPAN = 100_000
+_bases = iter(range(FIRST_SALARY_BASE, 10_000_000, SALARY_SPAN))
 
 
 @dataclass
-class Acknowledged:
-    prediction_id: int
-    at: float  # time.monotonic() when the 200 arrived
+class Outcome:
+    sent_at: float  # time.monotonic() when the request left
+    status: int  # 0: no HTTP answer (connection reset, timeout)
+    salary: int
+    prediction_id: int | None = None
+    body: str = ""
+    answered_at: float = 0.0  # time.monotonic() when the answer arrived
+    model_version: int | None = None  # of a 200
+    sent_wall: float = 0.0  # time.time() when the request left (to compare with the database)
 
 
 @dataclass
-class PredictLoad:
+class Load:
     stack: Stack
-    clients: int = 3
-    acknowledged: list[Acknowledged] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
+    threads: int = 6
+    timeout: float = 15.0
+    since_id: int = 0  # the log's last id before the load began
+    extra: dict[str, Any] = field(default_factory=dict)  # more inputs for every request
+    outcomes: list[Outcome] = field(default_factory=list)
+    salary_base: int = field(default_factory=lambda: next(_bases))
+    _counter: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _workers: list[threading.Thread] = field(default_factory=list)
 
-    def __enter__(self) -> "PredictLoad":
-        for n in range(self.clients):
-            thread = threading.Thread(target=self._run, args=(n,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
+    def _next_salary(self) -> int:
+        with self._lock:
+            self._counter += 1
+            return self.salary_base + self._counter
+
+    def _worker(self, deadline: float) -> None:
+        with https_client(self.stack, timeout=self.timeout) as client:
+            while time.monotonic() < deadline and not self._stop.is_set():
+                salary = self._next_salary()
+                sent, sent_wall = time.monotonic(), time.time()
+                try:
+                    response = client.post("/predict",
+                                           json={"age": 40, "salary": salary, **self.extra})
+                except httpx.HTTPError:
+                    outcome = Outcome(sent, 0, salary, sent_wall=sent_wall)
+                else:
+                    outcome = Outcome(sent, response.status_code, salary, body=response.text,
+                                      answered_at=time.monotonic(), sent_wall=sent_wall)
+                    if response.status_code == 200:
+                        answer = response.json()
+                        outcome.prediction_id = answer["prediction_id"]
+                        outcome.model_version = answer["model_version"]
+                with self._lock:
+                    self.outcomes.append(outcome)
+
+    def start(self, seconds: float = float("inf")) -> list[threading.Thread]:
+        deadline = time.monotonic() + seconds
+        workers = [threading.Thread(target=self._worker, args=(deadline,), daemon=True)
+                   for _ in range(self.threads)]
+        for worker in workers:
+            worker.start()
+        self._workers += workers
+        return workers
+
+    def __enter__(self) -> "Load":
+        self.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
+        for worker in self._workers:
+            worker.join(30)
 
-    def _run(self, n: int) -> None:
-        with httpx.Client(base_url=self.stack.https_url, verify=self.stack.nginx.ssl_context(),
-                          timeout=20) as client:
-            i = 0
-            while not self._stop.is_set():
-                i += 1
-                response = client.post("/predict", json={"age": 20 + n, "salary": i})
-                with self._lock:
-                    self.statuses.append(response.status_code)
-                    if response.status_code == 200:
-                        self.acknowledged.append(
-                            Acknowledged(response.json()["prediction_id"], time.monotonic()))
+    def statuses(self) -> Counter[int]:
+        return Counter(outcome.status for outcome in self.outcomes)
+
+    def acknowledged(self, before: float = float("inf")) -> dict[int, int]:
+        """prediction_id -> salary, for every 200 (answered before `before`)."""
+        return {o.prediction_id: o.salary for o in self.outcomes
+                if o.prediction_id is not None and o.answered_at < before}
+
+    def first_success_after(self, moment: float) -> float | None:
+        times = [o.sent_at for o in self.outcomes if o.status == 200 and o.sent_at >= moment]
+        return min(times) - moment if times else None

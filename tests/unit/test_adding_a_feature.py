@@ -1,4 +1,4 @@
-"""Adding a numeric input takes one entry in app.features and one migration: everything else
+"""Adding a numeric input takes one entry in app.domain.features and one migration: everything else
 (CSV validation, training, the scorer, request schemas, the log's table and INSERT) follows.
 The fixture is tests/support/added_feature.py; nothing in app/ mentions `visits`."""
 
@@ -14,14 +14,15 @@ from alembic.runtime.migration import MigrationContext
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import MetaData
 
-from app import dataset, ml, schemas
-from app.models import feature_tables
-from app.prediction_log import insert_sql
-from app.scoring import Scorer
+from app.domain import dataset, training
+from app.domain.scorer import Scorer
+from app.store.prediction_log import insert_sql
+from app.store.tables import feature_tables
+from app.web import schemas
 from tests.support.added_feature import FEATURES_WITH_VISITS, upgrade
 from tests.support.inputs import columns_of, edge_and_random_rows
 
-APP = Path(dataset.__file__).resolve().parent
+APP = Path(dataset.__file__).resolve().parents[1]  # api/app
 
 
 def csv_with_visits(path: Path) -> None:
@@ -45,12 +46,12 @@ def test_the_csv_training_and_scorer_follow(tmp_path: Path) -> None:
     rows = [row.labelled() for row in dataset.read_csv(path, FEATURES_WITH_VISITS)]
     assert sum(row.values["visits"] is None for row in rows) == 24  # blanks: imputed
     features = FEATURES_WITH_VISITS.select(["age", "salary", "visits", "gender"])
-    trained = ml.train(rows, features)
-    assert trained.metrics["accuracy"] > 0.89  # visits were made to predict well
+    trained = training.train(rows, features)
+    assert trained.holdout.accuracy > 0.89  # visits were made to predict well
     scorer = Scorer.from_parameters(json.loads(json.dumps(trained.parameters)))
     assert scorer.encoded_columns == ["age", "salary", "visits", "gender=Female", "gender=Male"]
     inputs = edge_and_random_rows(features, blanks=True)
-    expected = trained.pipeline.predict_proba(ml.design_matrix(inputs, features))[:, 1]
+    expected = trained.pipeline.predict_proba(training.design_matrix(inputs, features))[:, 1]
     _, probability = scorer.score(columns_of(inputs, features), len(inputs))
     assert np.array_equal(probability, expected)
     bad = tmp_path / "bad.csv"

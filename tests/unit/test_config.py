@@ -7,7 +7,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from app.config import OwnerCredentialsMissingError, Settings
+from app.core.settings import OwnerCredentialsMissingError, Settings
 
 REAL = {"db_owner_password": "s3cret-Owner-pw", "app_db_password": "s3cret-App-pw",
         "db_owner_user": "social_ads", "app_db_user": "social_ads_app",
@@ -53,7 +53,7 @@ def test_placeholder_api_token_refused_in_production() -> None:
 
 def test_the_api_token_placeholder_is_in_the_example() -> None:
     """The twin and `make env` turn `changeme` into a generated token."""
-    from tests.conftest import ROOT
+    from tests.support.paths import ROOT
 
     assert "API_TOKEN=changeme" in (ROOT / ".env.example").read_text().splitlines()
 

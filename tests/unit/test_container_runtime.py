@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from app.config import Settings
+from app.core.settings import Settings
 from local.twin import compose as twin_compose
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 # Who each service runs as inside its container (Dockerfile USER, or the postgres image's).
 SERVICE_UID = {"nginx": 101, "api": 10001, "migrate": 10001, "db": 999}
@@ -109,7 +109,7 @@ def test_numeric_libraries_use_one_thread() -> None:
 
 def test_the_api_thread_pool_is_pinned() -> None:
     """anyio's default is 40 threads per process, whatever pids_limit says."""
-    main = (ROOT / "api" / "app" / "main.py").read_text()
+    main = (ROOT / "api" / "app" / "web" / "main.py").read_text()
     assert "current_default_thread_limiter().total_tokens = settings.api_threads" in main
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app import dataset
+from app.domain import dataset
 
 SHA256 = "b2432367de9b6de697317a34adf4d788af54364bbd8a0edb3b2a040a05a6ce36"
 GOOD = "User ID,Gender,Age,EstimatedSalary,Purchased\n15624510,Male,19,19000,0\n"

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from app.config import ServerSettings, Settings
+from app.core.settings import ServerSettings, Settings
 from local.twin import TEMPLATE, Nginx
 from local.twin import compose as twin_compose
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 BIN = Path(sys.executable).parent
 DOCKERFILES = {"api": ROOT / "api" / "Dockerfile", "nginx": ROOT / "nginx" / "Dockerfile"}

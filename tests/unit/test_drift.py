@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from app.drift import categorical_psi, psi, psi_by_feature
-from app.features import FEATURES
+from app.domain.drift import categorical_psi, psi, psi_by_feature
+from app.domain.features import FEATURES
 
 
 def test_the_same_distribution_scores_zero() -> None:

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
-from app.config import ServerSettings, Settings
+from app.core.settings import ServerSettings, Settings
 from local.twin import compose as twin_compose
-from tests.conftest import ROOT
-from tests.unit import kustomize_lite
-from tests.unit.kustomize_lite import Resource, containers, pod_spec
+from tests.support import kustomize_lite
+from tests.support.kustomize_lite import Resource, containers, pod_spec
+from tests.support.paths import ROOT
 
 BIN = Path(sys.executable).parent
 CHECKOV = ROOT / ".venv-tools" / "bin" / "checkov"
@@ -325,7 +325,7 @@ def test_the_api_waits_for_the_migrate_job(rendered: dict[str, list[Resource]]) 
     compile(script, "wait-for-schema", "exec")  # valid Python
     assert "SELECT count(*) FROM serving" in script
     # The app role may read that table (granted by the migration that creates it) ...
-    migrations = "".join(p.read_text() for p in (ROOT / "api/app/migrations/versions").glob("*.py"))
+    migrations = "".join(p.read_text() for p in (ROOT / "api/app/store/migrations/versions").glob("*.py"))
     assert re.search(r"GRANT SELECT ON serving\b", migrations)
     # ... and the init container has the app role's credentials, like the api, no more.
     assert secret_files(resources, api, "wait-for-schema") == [".env", ".env_db_app"]

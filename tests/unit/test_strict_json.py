@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from app.strict_json import parse_json
+from app.web.strict_json import parse_json
 
 
 @pytest.mark.parametrize(

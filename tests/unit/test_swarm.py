@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from local.twin import compose as twin_compose
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 BIN = Path(sys.executable).parent
 STACK = ROOT / "deploy" / "swarm" / "stack.yml"

@@ -1,0 +1,206 @@
+"""The prediction log: no answer leaves before its row is committed.
+
+One INSERT+COMMIT per request would make the WAL flush the bottleneck. Instead each worker
+runs one writer task that takes every request waiting at that moment, writes all their rows
+with ONE statement and resolves each request only after that statement has committed
+(group commit, done by the client). A request whose wait runs out gets a 503 and is never
+acknowledged, even if its row lands later; nothing is retried, so nothing is written twice.
+
+The writer talks to PostgreSQL through `app.store.async_connection` (psycopg2's asynchronous
+mode) on the worker's event loop: no thread, so no hand-offs or GIL contention on the hot
+path. In that mode every statement runs in its own transaction (autocommit), so when the
+INSERT returns, it is committed, and with synchronous_commit on, flushed to the WAL on disk.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from app.core.request_id import current_request_id
+from app.domain.features import FEATURES, FeatureSet
+from app.store.async_connection import AsyncConnection
+
+log = logging.getLogger(__name__)
+
+# One round trip for any number of rows, passed as one array literal per column (PostgreSQL
+# parses a '{...}' literal far faster than an ARRAY[...] of 10,000 expressions). Rows enter in
+# `ord` order and each takes the next value of the id sequence as it is inserted, so the ids
+# in ascending order are the rows' ids in request order. They come back as one array literal:
+# one value to transfer and parse instead of 10,000 rows. An input no row gave is passed as
+# NULL: unnest pads it with NULLs. Each row's request id is looked up by its request's index
+# (`req`) in a short array of ids, so a 10,000-row batch sends its id once, not 10,000 times.
+def insert_sql(features: FeatureSet) -> str:
+    names = ", ".join(f.name for f in features)
+    arrays = ", ".join(f"%s::{f.array_type}" for f in features)
+    return f"""
+WITH inserted AS (
+    INSERT INTO predictions ({names}, purchased, probability, model_version, request_id)
+    SELECT {names}, purchased, probability, %s, (%s::text[])[req]
+    FROM unnest({arrays}, %s::bool[], %s::float8[], %s::int[])
+         WITH ORDINALITY AS row({names}, purchased, probability, req, ord)
+    ORDER BY ord
+    RETURNING id
+)
+SELECT array_agg(id ORDER BY id)::text FROM inserted
+"""  # noqa: S608  # only identifiers from app.domain.features, checked there
+
+
+def float_array(values: list[Any]) -> str:
+    # orjson writes the shortest text that reads back as the same float (nothing is rounded),
+    # twenty times faster than repr: "[1.5,2.0]" becomes the literal "{1.5,2.0}"; None
+    # becomes null, which PostgreSQL reads as NULL.
+    return "{" + orjson.dumps(values)[1:-1].decode() + "}"
+
+
+def text_array(values: list[Any]) -> str:
+    # Categories are plain words (app.domain.features checks them), so quoting needs no escapes.
+    return "{" + ",".join("NULL" if v is None else f'"{v}"' for v in values) + "}"
+
+
+def bool_array(values: list[bool]) -> str:
+    return "{" + ",".join("t" if value else "f" for value in values) + "}"
+
+
+ARRAY_WRITERS = {"numeric": float_array, "categorical": text_array}
+
+
+def id_array(values: list[str | None]) -> str:
+    # Request ids match [A-Za-z0-9._-]{8,64} (app.core.request_id), so they need no quoting.
+    return "{" + ",".join(value or "NULL" for value in values) + "}"
+
+
+def index_array(counts: list[int]) -> str:
+    """1-based request index of every row: [2, 1] -> {1,1,2}."""
+    return "{" + ",".join(",".join([str(i)] * n) for i, n in enumerate(counts, 1) if n) + "}"
+
+
+# Called after each committed group: (model version, rows, rows purchased, seconds).
+CommitObserver = Callable[[int, int, int, float], None]
+
+
+class LogUnavailableError(RuntimeError):
+    """The log could not commit the rows; the request must not be acknowledged."""
+
+
+@dataclass
+class LogRows:
+    """The rows of one request, column by column (cheap to build for a 10,000-row batch)."""
+
+    # Each input's values by feature name (None where a row did not give it); an input that
+    # no row gave is left out.
+    inputs: dict[str, list[Any]]
+    purchased: list[bool]
+    probabilities: list[float]
+    model_version: int
+
+    def __len__(self) -> int:
+        return len(self.purchased)
+
+
+@dataclass
+class _Pending:
+    rows: LogRows
+    request_id: str | None = None
+    abandoned: bool = False  # its request already answered 503: do not write it
+    future: asyncio.Future[list[int]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class PredictionLog:
+    def __init__(self, dsn: str, *, max_batch_rows: int, max_waiting: int,
+                 timeout: float, features: FeatureSet = FEATURES,
+                 on_commit: CommitObserver | None = None,
+                 on_failure: Callable[[], None] | None = None) -> None:
+        self._connection = AsyncConnection(dsn)
+        self._features = features
+        self._insert_sql = insert_sql(features)
+        self._on_commit = on_commit
+        self._on_failure = on_failure
+        self._max_batch_rows = max_batch_rows
+        self._max_waiting = max_waiting
+        self._timeout = timeout
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="prediction-log")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._connection.close()
+
+    async def write(self, rows: LogRows) -> list[int]:
+        """The ids of the committed rows, in order; raises LogUnavailableError otherwise."""
+        if self._queue.qsize() >= self._max_waiting:
+            raise LogUnavailableError("too many predictions are waiting for the database")
+        # The request's own id (set by the middleware in this task's context), stored with
+        # its rows so an answer can be followed from nginx's log to the app's log to the row.
+        pending = _Pending(rows, current_request_id.get())
+        self._queue.put_nowait(pending)
+        try:
+            # shield: a timeout must not cancel the shared future mid-write.
+            return await asyncio.wait_for(asyncio.shield(pending.future), self._timeout)
+        except TimeoutError:
+            pending.abandoned = True
+            raise LogUnavailableError("the database did not confirm the write in time") from None
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            n_rows = len(batch[0].rows)
+            while n_rows < self._max_batch_rows and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                n_rows += len(batch[-1].rows)
+            batch = [p for p in batch if not p.abandoned]
+            if batch:
+                await self._commit(batch)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        # A worker serves one model version, so this is one group and one statement in practice.
+        for version in dict.fromkeys(p.rows.model_version for p in batch):
+            group = [p for p in batch if p.rows.model_version == version]
+            started = time.perf_counter()
+            try:
+                ids = await asyncio.wait_for(self._insert(version, group), self._timeout)
+            except Exception as error:  # noqa: BLE001  # any failure means not committed: 503
+                log.warning("prediction log write failed: %s", error.__class__.__name__)
+                if self._on_failure is not None:
+                    self._on_failure()
+                self._connection.close()  # a fresh connection for the next batch
+                for pending in group:
+                    if not pending.future.done():
+                        pending.future.set_exception(LogUnavailableError("database unavailable"))
+                        pending.future.exception()  # retrieved: no "never retrieved" warning
+                continue
+            if self._on_commit is not None:
+                purchased = sum(sum(p.rows.purchased) for p in group)  # C loops, not Python
+                self._on_commit(version, len(ids), purchased, time.perf_counter() - started)
+            start = 0
+            for pending in group:
+                if not pending.future.done():
+                    pending.future.set_result(ids[start : start + len(pending.rows)])
+                start += len(pending.rows)
+
+    async def _insert(self, version: int, group: list[_Pending]) -> list[int]:
+        parameters: list[Any] = [version, id_array([p.request_id for p in group])]
+        for feature in self._features:
+            if all(feature.name not in p.rows.inputs for p in group):
+                parameters.append(None)
+                continue
+            values: list[Any] = []
+            for pending in group:
+                values.extend(pending.rows.inputs.get(feature.name) or [None] * len(pending.rows))
+            parameters.append(ARRAY_WRITERS[feature.kind](values))
+        parameters.append(bool_array([v for p in group for v in p.rows.purchased]))
+        parameters.append(float_array([v for p in group for v in p.rows.probabilities]))
+        parameters.append(index_array([len(p.rows) for p in group]))
+        [ids] = await self._connection.fetch_column(self._insert_sql, tuple(parameters))
+        return [int(row_id) for row_id in ids[1:-1].split(",")]

@@ -1,0 +1,67 @@
+"""GET /metrics (Prometheus, on the API's own port only: nginx answers 404) and GET /drift."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from app.domain import drift
+from app.domain.served_model import ServedModel
+from app.store import registry
+from app.store.prediction_reads import recent_inputs
+from app.web.deps import ServedModelDep, ServicesDep
+from app.web.prometheus import Metrics, drift_families, exposition, live_families
+from app.web.schemas import ErrorResponse
+from app.web.services import Services
+
+router = APIRouter()
+
+
+class DriftResponse(BaseModel):
+    model_version: int
+    window: int  # how many newest logged inputs of this version are compared, at most
+    rows: int  # how many there were
+    psi: dict[str, float]  # per input of this version
+
+
+def compute_drift(services: Services, model: ServedModel) -> DriftResponse:
+    window = services.settings.drift_window
+    with Session(services.engine) as session:
+        recent = recent_inputs(session, model.version, model.features, window)
+    return DriftResponse(model_version=model.version, window=window, rows=len(recent),
+                         psi=drift.psi_by_feature(model.features, model.training_points, recent))
+
+
+@router.get("/drift", response_model=DriftResponse, tags=["model"],
+            responses={503: {"model": ErrorResponse}})
+def input_drift(services: ServicesDep, model: ServedModelDep) -> DriftResponse:
+    """Population stability index of recent inputs against the training rows, per input."""
+    return compute_drift(services, model)
+
+
+def database_figures(services: Services, model: ServedModel | None) -> list[Metric]:
+    """Drift of the served version and every version's outcomes, read at scrape time."""
+    families: list[Metric] = []
+    with Session(services.engine) as session:
+        families += live_families(registry.live_figures(session))
+    if model is not None:
+        figures = compute_drift(services, model)
+        families += drift_families(figures.model_version, figures.rows, figures.psi)
+    return families
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    services: Services = request.app.state.services
+    collected: Metrics = request.app.state.metrics
+    model = services.models.loaded
+    if model is not None:
+        collected.served_version.set(model.version)  # also when loaded after a late start
+    try:
+        extra = database_figures(services, model)
+    except Exception:  # noqa: BLE001  # the database is away: every other figure still counts
+        extra = []
+    body = exposition(collected, services.settings.prometheus_multiproc_dir is not None, extra)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,26 @@
+"""GET /predictions: the most recent rows of the prediction log, newest first."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.store import prediction_reads
+from app.web.deps import ServicesDep, TokenDep
+from app.web.schemas import ErrorResponse, LoggedPrediction
+
+router = APIRouter(tags=["predictions"])
+
+
+@router.get(
+    "/predictions",
+    response_model=list[LoggedPrediction],
+    responses={code: {"model": ErrorResponse} for code in (401, 422, 503)},
+)
+def recent_predictions(
+    _: TokenDep,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[LoggedPrediction]:
+    """The newest rows of the log; they hold people's inputs, so the API token is required."""
+    return [LoggedPrediction.model_validate(row)
+            for row in prediction_reads.recent_predictions(services.engine, limit)]

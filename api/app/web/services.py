@@ -1,0 +1,20 @@
+"""What a worker holds for its lifetime: settings, the engine, the log writer, the loaded model."""
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from app.core.settings import Settings
+from app.store.model_holder import ModelHolder
+from app.store.prediction_log import PredictionLog
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    prediction_log: PredictionLog
+    models: ModelHolder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.models = ModelHolder(self.engine)
