@@ -325,7 +325,8 @@ def test_the_api_waits_for_the_migrate_job(rendered: dict[str, list[Resource]]) 
     compile(script, "wait-for-schema", "exec")  # valid Python
     assert "SELECT count(*) FROM serving" in script
     # The app role may read that table (granted by the migration that creates it) ...
-    migrations = "".join(p.read_text() for p in (ROOT / "api/app/store/migrations/versions").glob("*.py"))
+    versions = ROOT / "api/app/store/migrations/versions"
+    migrations = "".join(p.read_text() for p in versions.glob("*.py"))
     assert re.search(r"GRANT SELECT ON serving\b", migrations)
     # ... and the init container has the app role's credentials, like the api, no more.
     assert secret_files(resources, api, "wait-for-schema") == [".env", ".env_db_app"]
