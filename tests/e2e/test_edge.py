@@ -100,6 +100,11 @@ def test_the_loopback_names_are_served_whatever_the_public_name(public_edge: Ngi
                                       tls=False)
         assert (status, headers["location"]) == (
             308, f"https://{PUBLIC_NAME}:{port}/accuracy?x=1"), host
+    # The self-signed certificate is valid for each loopback name (verification on).
+    for name in ("localhost", "127.0.0.1", "::1"):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                public_edge.ssl_context().wrap_socket(raw, server_hostname=name) as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
 
 
 def nginx_own_errors(stack: Stack) -> dict[str, tuple[int, dict[str, str], bytes]]:
