@@ -31,7 +31,7 @@ from tests.conftest import make_state_dir
 from tests.faults import hostile_traffic
 
 SECURITY_HEADERS = ("strict-transport-security", "x-content-type-options", "x-frame-options",
-                    "referrer-policy", "content-security-policy")
+                    "referrer-policy", "permissions-policy", "content-security-policy")
 
 
 def predictions_logged(stack: Stack) -> int:

@@ -1,6 +1,7 @@
 """The compose topology in network namespaces: segmentation holds, and a blackholed database
 gives fast 503s, never a hang, and the service recovers."""
 
+import json
 import shutil
 import sys
 import time
@@ -77,7 +78,8 @@ def test_a_full_prediction_through_nginx(topology: Topology, services: Services)
                             cafile(topology))
     assert answer["status"] == 200, answer
     db, _, _ = services
-    assert db.psql("SELECT count(*) FROM predictions") != "0"
+    prediction_id = json.loads(answer["body"])["prediction_id"]
+    assert db.psql(f"SELECT salary FROM predictions WHERE id = {int(prediction_id)}") == "87000"
 
 
 def test_blackholed_database_fails_fast_and_recovers(
