@@ -16,12 +16,14 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -73,12 +75,16 @@ def feature_tables(metadata: MetaData, features: FeatureSet) -> FeatureTables:
           for f in features),
         Column("purchased", Boolean, nullable=False),
     )
+    # Partitioned by month on created_at (migration 0007, `app.store.partitions`). PostgreSQL
+    # wants the partition key in every unique constraint of a partitioned table, hence the
+    # primary key (id, created_at); each id is still unique, as only the one sequence gives ids.
     predictions = Table(
         "predictions",
         metadata,
-        Column("id", BigInteger, primary_key=True),
+        Column("id", BigInteger, primary_key=True, autoincrement=False,
+               server_default=text("nextval('predictions_id_seq'::regclass)")),
         Column("created_at", DateTime(timezone=True), server_default=func.now(),
-               nullable=False),
+               primary_key=True),
         # The inputs as given: core features always, the others when the client sent them.
         *(Column(f.name, f.log_type, nullable=not f.core) for f in features),
         Column("purchased", Boolean, nullable=False),
@@ -89,6 +95,7 @@ def feature_tables(metadata: MetaData, features: FeatureSet) -> FeatureTables:
         # nginx's X-Request-ID of the request that made it (migration 0004; none before it).
         Column("request_id", String(64)),
         CheckConstraint("probability >= 0 AND probability <= 1", name="probability_in_range"),
+        postgresql_partition_by="RANGE (created_at)",
     )
     return FeatureTables(dataset_rows, predictions)
 
@@ -132,13 +139,20 @@ class Serving(Base):
     served_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-# What really happened to a logged prediction (the app role may only INSERT here).
+# What really happened to a logged prediction (the app role may only INSERT here). One per
+# prediction. The foreign key names the prediction's whole primary key, so its partition too;
+# writers name only `prediction_id`: a trigger (migration 0007) copies the prediction's
+# created_at, and raises a foreign-key violation for an id the log does not hold.
 outcomes = Table(
     "outcomes",
     Base.metadata,
-    Column("prediction_id", BigInteger, ForeignKey("predictions.id"), primary_key=True),
+    Column("prediction_id", BigInteger, primary_key=True),
     Column("purchased", Boolean, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("prediction_created_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(["prediction_id", "prediction_created_at"],
+                         ["predictions.id", "predictions.created_at"],
+                         name="outcomes_prediction_fkey"),
 )
 
 # A view (migration 0003), described here for queries only: each version's outcome counts.
