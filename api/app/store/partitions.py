@@ -142,12 +142,17 @@ def ensure_ahead(connection: Connection, months_ahead: int = MONTHS_AHEAD) -> li
     first = month_start(now)
     for months in range(months_ahead + 1):
         start = add_months(first, months)
-        if with_lock_retries(connection, partial(_create_month, connection, start),
-                             f"create {partition_name(start)}"):
+        if create_month(connection, start):
             created.append(partition_name(start))
     if created:
         log.info("partitions created: %s", ", ".join(created))
     return created
+
+
+def create_month(connection: Connection, start: datetime) -> bool:
+    """Create the month beginning at `start` unless it exists; True if it was created."""
+    return with_lock_retries(connection, partial(_create_month, connection, start),
+                             f"create {partition_name(start)}")
 
 
 def _create_month(connection: Connection, start: datetime) -> bool:
