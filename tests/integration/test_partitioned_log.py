@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
@@ -17,7 +18,9 @@ from app.store import partitions, retention
 from app.store.partitions import add_months, month_start, partition_name
 from tests.support.servers import Database
 
-BEFORE_PARTITIONING = "0004"  # the revision before 0007 (1.1's schema)
+# The revision before 0007's (1.1's schema plus whatever came between), read from the chain.
+BEFORE_PARTITIONING = ScriptDirectory.from_config(
+    operations.alembic_config()).get_revision("0007").down_revision
 
 ROWS = "SELECT id, created_at, age, salary, purchased, probability, model_version, gender," \
        " request_id FROM predictions ORDER BY id"
@@ -65,7 +68,7 @@ def add_outcomes(connection: Connection, ids: list[int], recorded_at: datetime) 
 
 @pytest.fixture(scope="module")
 def populated_1_1(prepared_database: Database) -> Iterator[dict[str, Any]]:
-    """A 1.1 database (migrated to 0004) with rows over 14 months and outcomes for a third,
+    """A database at the revision before 0007 with rows over 14 months and outcomes for a third,
     upgraded to head afterwards; what it held before the upgrade."""
     engine = empty_database(prepared_database, "upgrade_1_1")
     role = prepared_database.env["APP_DB_USER"]
