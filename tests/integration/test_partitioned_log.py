@@ -18,9 +18,12 @@ from app.store import partitions, retention
 from app.store.partitions import add_months, month_start, partition_name
 from tests.support.servers import Database
 
+
 # The revision before 0007's (1.1's schema plus whatever came between), read from the chain.
-BEFORE_PARTITIONING = ScriptDirectory.from_config(
-    operations.alembic_config()).get_revision("0007").down_revision
+def revision_before_partitioning() -> str:
+    script = ScriptDirectory.from_config(operations.alembic_config()).get_revision("0007")
+    assert script is not None and isinstance(script.down_revision, str)
+    return script.down_revision
 
 ROWS = "SELECT id, created_at, age, salary, purchased, probability, model_version, gender," \
        " request_id FROM predictions ORDER BY id"
@@ -76,7 +79,8 @@ def populated_1_1(prepared_database: Database) -> Iterator[dict[str, Any]]:
     moments = [now - timedelta(days=30 * months + 3) for months in (13, 6, 2, 1, 0)]
     moments.append(month_start(now))  # the first instant of this month: on a bound
     with engine.connect() as connection:
-        command.upgrade(operations.alembic_config(connection, role), BEFORE_PARTITIONING)
+        command.upgrade(operations.alembic_config(connection, role),
+                        revision_before_partitioning())
         connection.commit()
         ids = log_rows(connection, moments, 40)
         add_outcomes(connection, ids[::3], now)
