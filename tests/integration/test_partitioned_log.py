@@ -270,3 +270,27 @@ def test_a_new_month_needs_no_grant(owner_engine: Engine, prepared_database: Dat
         assert grants  # no privileges of its own: the parent's decide
         connection.execute(text("DELETE FROM predictions WHERE id = :id"), {"id": new_id})
         connection.commit()
+
+
+def test_downgrade_and_upgrade_again_keep_every_row(prepared_database: Database,
+                                                    populated_1_1: dict[str, Any]) -> None:
+    """Last in this module (it rebuilds the log): 0007's downgrade restores the plain table
+    with the same rows and outcomes, and upgrading again partitions them again."""
+    engine = populated_1_1["engine"]
+    role = prepared_database.env["APP_DB_USER"]
+    with engine.connect() as connection:
+        rows = connection.execute(text(ROWS)).all()
+        outcomes = connection.execute(text(
+            "SELECT prediction_id, purchased, recorded_at FROM outcomes"
+            " ORDER BY prediction_id")).all()
+        config = operations.alembic_config(connection, role)
+        command.downgrade(config, revision_before_partitioning())
+        connection.commit()
+        assert not partitions.is_partitioned(connection)
+        assert connection.execute(text(ROWS)).all() == rows
+        operations.migrate(connection, role)
+        assert partitions.is_partitioned(connection)
+        assert connection.execute(text(ROWS)).all() == rows
+        assert connection.execute(text(
+            "SELECT prediction_id, purchased, recorded_at FROM outcomes"
+            " ORDER BY prediction_id")).all() == outcomes
