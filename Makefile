@@ -131,7 +131,7 @@ test: $(DEV) tools
 # (no registry here): docs/engine-tier.md. Not part of `make test`; .ci/run runs it after.
 test-engine: $(DEV)
 	@$(ENSURE_PACKAGES) engine
-	$(PY) -m pytest tests/engine -p no:cacheprovider
+	$(PY) -m pytest tests/engine -p no:cacheprovider --durations=0
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check .

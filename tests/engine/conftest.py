@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from tests.engine import standins
-from tests.engine.engine import Engine, EngineError, assert_no_forwarding, step
+from tests.engine.engine import Engine, EngineError, assert_no_forwarding, disk_use_mb, step
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -68,8 +68,9 @@ class Stack:
     def smoke(self, command: str, *extra: str) -> subprocess.CompletedProcess[str]:
         """scripts/smoke.py, as the GitHub workflow runs it."""
         token = self.env_file(".env")["API_TOKEN"]
+        # --token=...: a generated token may begin with "-".
         return self.run(sys.executable, "scripts/smoke.py", command, "--record",
-                        str(self.record), "--token", token, *extra, check=False, timeout=300)
+                        str(self.record), f"--token={token}", *extra, check=False, timeout=300)
 
 
 def copy_working_tree(target: Path) -> None:
@@ -124,6 +125,7 @@ def engine() -> Iterator[Engine]:
         begun = time.monotonic()
         forced = tier.stop()
         timed("engine removal", begun)
+        TIMINGS["data root kept (MB)"] = disk_use_mb(tier.data_root)
         signal.signal(signal.SIGTERM, previous)
         assert_no_forwarding("after the engine tier")
         if forced:
@@ -138,17 +140,10 @@ def stack(engine: Engine) -> Iterator[Stack]:
     try:
         yield deployed
     finally:
-        TIMINGS["engine data (MB)"] = disk_use_mb(engine.data_root)
         logs = deployed.compose("logs", "--no-color", "--timestamps", check=False, timeout=120)
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "engine-compose.log").write_text(logs.stdout + logs.stderr)
         deployed.compose("down", "--volumes", "--remove-orphans", check=False, timeout=300)
-
-
-def disk_use_mb(path: Path) -> float:
-    result = subprocess.run(["du", "-sm", str(path)], capture_output=True, text=True,
-                            check=False)
-    return float(result.stdout.split()[0]) if result.returncode == 0 and result.stdout else 0.0
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,8 @@ Forwarding is checked before and after every step (`assert_no_forwarding`): the 
 loudly the moment net.ipv4.ip_forward is not 0. `stop` removes every container, network and
 volume, ends the daemon by its PID, then removes any mount, interface or process left and the
 runtime folder, also after a failure. The data root keeps only images (the stand-ins and the
-build cache of the project's images, so a second run rebuilds only what changed); one run at a
-time uses it (a lock).
+build cache of the project's images, so a second run rebuilds only what changed; emptied past
+DATA_ROOT_LIMIT_MB); one run at a time uses it (a lock).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ RUNTIME_PREFIX = "sa-engine-"
 # Networks the engine picks itself (the `front` network) come from the range reserved for
 # tests (DEVELOPERS.md); the db network's subnet is pinned in docker-compose.yml.
 ADDRESS_POOL = "base=198.18.0.0/16,size=24"
+DATA_ROOT_LIMIT_MB = 8000
 DAEMON_FLAGS = (
     "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
     "--bridge=none", f"--default-address-pool={ADDRESS_POOL}", "--log-level=warn",
@@ -156,6 +157,11 @@ class Engine:
         self.take_lock()
         for stale in stop_stale_engines(self.data_root, self.plugins, exclude=self.root):
             print(f"ended an engine a killed run left: {stale}", flush=True)
+        # Images are kept, build stages too (their leaves are untagged: a prune would drop
+        # the build cache); past a bound the data root starts again empty.
+        if disk_use_mb(self.data_root) > DATA_ROOT_LIMIT_MB:
+            print(f"{self.data_root} is past {DATA_ROOT_LIMIT_MB} MB: emptied", flush=True)
+            shutil.rmtree(self.data_root, ignore_errors=True)
         try:
             self._start(timeout)
         except EngineError as error:
@@ -259,8 +265,6 @@ class Engine:
         volumes = ids("volume", "ls", "-q")
         if volumes:
             self.run(DOCKER, "volume", "rm", "-f", *volumes, check=False, timeout=60)
-        # Images stay (the cache); untagged ones a rebuild replaced go.
-        self.run(DOCKER, "image", "prune", "--force", check=False, timeout=300)
         if ids("ps", "-aq") or ids("network", "ls", "-q", "--filter", "type=custom"):
             forced.append("containers or networks left after removal")
 
@@ -301,6 +305,12 @@ class Engine:
             shutil.rmtree(self.root, ignore_errors=True)
         else:
             forced.append(f"{self.root} kept: mounts remain under it")
+
+
+def disk_use_mb(path: Path) -> float:
+    result = subprocess.run(["du", "-sm", str(path)], capture_output=True, text=True,
+                            check=False)
+    return float(result.stdout.split()[0]) if result.returncode == 0 and result.stdout else 0.0
 
 
 def processes_naming(root: Path) -> list[int]:

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from tests.engine.conftest import ROOT, Stack
+from tests.engine.conftest import ARTIFACTS, ROOT, Stack
 
 WAIT = ("--wait", "--wait-timeout", "240")
 REPLICAS = 3
@@ -185,6 +185,8 @@ def test_recreated_replicas_get_new_addresses_and_nginx_follows_without_restart(
     result = stack.run("python3", "scripts/recreate_api.py", timeout=600, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "engine-recreate.json").write_text(result.stdout)
     for network, old in report["old"].items():
         assert old and not set(old) & set(report["new"][network]), report
     [after] = stack.containers("nginx")
