@@ -21,6 +21,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 import uuid
 from typing import Any
 
@@ -87,13 +88,19 @@ def main(argv: list[str] | None = None) -> int:
     old = addresses(containers)
     image = containers[0]["Config"]["Image"]
     label = f"recreate-placeholder-{uuid.uuid4().hex[:8]}"
+    seconds: dict[str, float] = {}
+    started = time.monotonic()
     compose("stop", args.service)
+    seconds["stop"] = round(time.monotonic() - started, 1)
     placeholders: list[str] = []
     try:
         placeholders = hold(old, image, label, len(before) + SPARE_PLACEHOLDERS)
+        seconds["hold"] = round(time.monotonic() - started - seconds["stop"], 1)
         compose("up", "--detach", "--wait", "--wait-timeout", args.wait_timeout,
                 "--force-recreate", "--no-deps", "--scale", f"{args.service}={len(before)}",
                 args.service)
+        seconds["recreate, until healthy"] = round(time.monotonic() - started - seconds["stop"]
+                                                   - seconds["hold"], 1)
     finally:
         if placeholders:
             run("docker", "rm", "--force", *placeholders)
@@ -105,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "new": {network: sorted(found) for network, found in new.items()},
         "replicas": len(after),
         "placeholders": len(placeholders),
+        "seconds": seconds,
         "reused": {network: found for network, found in reused.items() if found},
     }
     print(json.dumps(report, indent=2))

@@ -27,9 +27,9 @@ from tests.engine.conftest import ARTIFACTS, ROOT, Stack
 
 WAIT = ("--wait", "--wait-timeout", "240")
 REPLICAS = 3
-SPREAD_REQUESTS = 60
+SPREAD_REQUESTS = 30
 # Under the reads zone's rate (nginx/limits.env: 10 a second), so none is answered 429.
-SPREAD_PAUSE_S = 0.15
+SPREAD_PAUSE_S = 0.12
 
 
 def readme_docker_block() -> tuple[str, dict[str, Any]]:
