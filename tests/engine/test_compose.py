@@ -18,6 +18,8 @@ import socket
 import ssl
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -195,6 +197,55 @@ def test_recreated_replicas_get_new_addresses_and_nginx_follows_without_restart(
     assert after["RestartCount"] == nginx["RestartCount"]
     counts = spread(stack)
     assert len(counts) == REPLICAS and all(counts.values()), counts
+
+
+# --- limits -------------------------------------------------------------------------------
+
+BURST_CLIENTS = 16
+BURST_REQUESTS = 48
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def cgroup_file(controller: str, container_id: str, name: str) -> Path:
+    """A container's cgroup file, cgroup v1 (cgroupfs driver: /CONTROLLER/docker/ID) or v2."""
+    for folder in (CGROUP / controller / "docker" / container_id,
+                   CGROUP / "docker" / container_id,
+                   CGROUP / "system.slice" / f"docker-{container_id}.scope"):
+        if (folder / name).exists():
+            return folder / name
+    raise AssertionError(f"no {name} for {container_id[:12]} under {CGROUP}")
+
+
+def limit_hits(container_id: str) -> dict[str, int]:
+    """How often the container hit its pids_limit (a fork or thread refused) and its mem_limit
+    (v1: failcnt; v2: memory.events max and oom), from the kernel's own counters."""
+    events = dict(line.split() for line in
+                  cgroup_file("pids", container_id, "pids.events").read_text().splitlines())
+    hits = {"pids": int(events.get("max", 0))}
+    try:
+        hits["memory"] = int(cgroup_file("memory", container_id,
+                                         "memory.failcnt").read_text())
+    except AssertionError:
+        memory = dict(line.split() for line in cgroup_file(
+            "memory", container_id, "memory.events").read_text().splitlines())
+        hits["memory"] = int(memory["max"]) + int(memory["oom"])
+    return hits
+
+
+def test_a_burst_of_predictions_stays_under_every_pids_and_memory_limit(stack: Stack) -> None:
+    """Concurrent predictions through nginx (within its predict zone's burst): every one
+    answered 200, and no container's cgroup refused a process or a thread, or memory."""
+    def predict(_: int) -> int:
+        return https("POST", "/predict", {"age": 41, "salary": 52000}, timeout=30)[0]
+
+    with ThreadPoolExecutor(BURST_CLIENTS) as pool:
+        statuses = list(pool.map(predict, range(BURST_REQUESTS)))
+    assert statuses.count(200) == BURST_REQUESTS, sorted(set(statuses))
+    hits = {}
+    for service in ("nginx", "api", "db"):
+        for container in stack.containers(service):
+            hits[container["Name"]] = limit_hits(container["Id"])
+    assert all(hit == {"pids": 0, "memory": 0} for hit in hits.values()), hits
 
 
 # --- crashes --------------------------------------------------------------------------------
