@@ -5,8 +5,8 @@ PY := $(VENV)/bin/python
 COMPOSE ?= docker compose
 
 .PHONY: help venv env local local-down local-status evaluate build up down start stop remove \
-	logs exec tools test lint bench clean train versions promote rollback backup restore \
-	local-backup local-restore prune local-prune k8s-files capacity
+	logs exec tools test test-engine lint bench clean train versions promote rollback backup \
+	restore local-backup local-restore prune local-prune k8s-files capacity
 
 help:
 	@echo "make local       start the local twin (PostgreSQL, API, nginx) on 8080/8443"
@@ -23,6 +23,7 @@ help:
 	@echo "make remove      remove containers AND volumes (the database, certificates)"
 	@echo "make logs        follow the logs         make exec    a shell in an api container"
 	@echo "make test        run every test tier (unit, integration, e2e, browser)"
+	@echo "make test-engine docker-compose.yml on a Docker engine of its own (docs/engine-tier.md)"
 	@echo "make lint        ruff, mypy and the import contracts (lint-imports)"
 	@echo "make bench       benchmark /predict through nginx (writes bench/results/)"
 	@echo "make capacity    rows/s one PostgreSQL commits through the log at 1, 4, 16, 64 writers"
@@ -127,6 +128,12 @@ exec:
 test: $(DEV) tools
 	@$(ENSURE_PACKAGES) local test
 	$(PY) -m pytest
+
+# docker-compose.yml on a real Docker engine the tier starts itself, with stand-in base images
+# (no registry here): docs/engine-tier.md. Not part of `make test`; .ci/run runs it after.
+test-engine: $(DEV)
+	@$(ENSURE_PACKAGES) engine
+	$(PY) -m pytest tests/engine -p no:cacheprovider --durations=0
 
 # lint-imports: the layer contracts of api/app ([tool.importlinter] in pyproject.toml).
 lint: $(DEV)

@@ -95,6 +95,26 @@ def test_db_uses_a_pinned_official_image_and_pg_isready(compose: dict[str, Any])
     assert "./db/init:/docker-entrypoint-initdb.d:ro" in db["volumes"]
 
 
+def test_the_database_refuses_logins_from_the_db_networks_gateway(
+        compose: dict[str, Any]) -> None:
+    """The host's address on the db network is its pinned gateway; db/pg_hba.conf, which
+    postgres reads, rejects it before it lets the subnet in (the engine tier logs in for real)."""
+    [ipam] = compose["networks"]["db"]["ipam"]["config"]
+    db = compose["services"]["db"]
+    assert db["command"] == ["postgres", "-c", "hba_file=/etc/postgresql/pg_hba.conf"]
+    assert "./db/pg_hba.conf:/etc/postgresql/pg_hba.conf:ro" in db["volumes"]
+    rules = [line.split() for line in (ROOT / "db" / "pg_hba.conf").read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    hosts = [(rule[3], rule[4]) for rule in rules if rule[0] == "host"]
+    gateway = hosts.index((f"{ipam['gateway']}/32", "reject"))
+    subnet = hosts.index((ipam["subnet"], "scram-sha-256"))
+    assert gateway < subnet
+    # Nothing else from the network: loopback (the container itself) and the subnet only.
+    assert {address for address, _ in hosts} == {
+        "127.0.0.1/32", "::1/128", f"{ipam['gateway']}/32", ipam["subnet"]}
+    assert all(method in {"scram-sha-256", "reject"} for *_, method in rules)
+
+
 def test_each_service_gets_only_the_credentials_its_job_needs(compose: dict[str, Any]) -> None:
     services = compose["services"]
     # The superuser: the db container alone. The owner: db (to create it) and migrate.
