@@ -108,7 +108,7 @@ def test_the_upgrade_keeps_every_row_id_and_outcome(populated_1_1: dict[str, Any
         assert connection.execute(text(
             "SELECT * FROM outcome_counts ORDER BY model_version")).all() \
             == populated_1_1["counts"]
-        # Each outcome names its prediction's whole key.
+        # Each outcome names its prediction's whole key (its month, for retention).
         assert connection.scalar(text(
             "SELECT count(*) FROM outcomes o JOIN predictions p"
             " ON (p.id, p.created_at) = (o.prediction_id, o.prediction_created_at)")) \
@@ -224,6 +224,31 @@ def test_prune_drops_whole_months_and_deletes_only_in_the_straddling_one(
     assert removed == len(rows) - len(left) and old and kept
     assert not left & old and kept <= left
     assert outcomes_after == outcomes_before & left
+
+
+def test_outcomes_keep_their_predictions(owner_engine: Engine) -> None:
+    """The foreign key's rule, held by migration 0007's triggers: a prediction with an outcome
+    can be neither deleted nor re-keyed; without its outcome it can be deleted."""
+    with owner_engine.connect() as connection:
+        [with_outcome, without] = log_rows(connection, [datetime.now(UTC)], 2)
+        add_outcomes(connection, [with_outcome], datetime.now(UTC))
+        connection.commit()
+        for statement in ("DELETE FROM predictions WHERE id = :id",
+                          "UPDATE predictions SET created_at = created_at - interval '1 day'"
+                          " WHERE id = :id",
+                          "UPDATE predictions SET id = -id WHERE id = :id"):
+            with pytest.raises(IntegrityError, match="has an outcome"):
+                connection.execute(text(statement), {"id": with_outcome})
+            connection.rollback()
+        connection.execute(text("UPDATE predictions SET probability = 0.9 WHERE id = :id"),
+                           {"id": with_outcome})  # not its key: allowed
+        assert connection.execute(text("DELETE FROM predictions WHERE id = :id"),
+                                  {"id": without}).rowcount == 1
+        connection.execute(text("DELETE FROM outcomes WHERE prediction_id = :id"),
+                           {"id": with_outcome})
+        assert connection.execute(text("DELETE FROM predictions WHERE id = :id"),
+                                  {"id": with_outcome}).rowcount == 1
+        connection.commit()
 
 
 @pytest.mark.parametrize("statement", [

@@ -8,10 +8,10 @@ migrate`, prestart) and the daily `prune` keep the current month and MONTHS_AHEA
 A month is created as a table of its own and then ATTACHed: ATTACH takes only a SHARE UPDATE
 EXCLUSIVE lock on the log, which the writers' INSERTs do not wait for (CREATE TABLE ...
 PARTITION OF would take an ACCESS EXCLUSIVE one). If the default partition already holds rows
-of that month (nobody created it in time), they move into it in the same transaction, their
-outcomes set aside and put back around the move, because the foreign key would refuse the
-delete. The app role needs no grant on a partition: PostgreSQL checks the privileges of the
-table named in the query, the parent, and the role never names a partition.
+of that month (nobody created it in time), they move into it in the same transaction, with
+their ids and created_at, so their outcomes still name them. The app role needs no grant on a
+partition: PostgreSQL checks the privileges of the table named in the query, the parent, and
+the role never names a partition.
 """
 
 import logging
@@ -59,13 +59,6 @@ def include_name(name: str | None, type_: str, _: object) -> bool:
     return not (type_ == "table" and name is not None and PARTITION_NAME.fullmatch(name))
 
 
-def include_object(item: object, name: str | None, type_: str, reflected: bool,
-                   _: object) -> bool:
-    """Alembic's filter: PostgreSQL clones a foreign key to a partitioned table once per
-    partition; only the parent's is declared."""
-    referred = getattr(item, "referred_table", None)
-    return not (type_ == "foreign_key_constraint" and reflected and referred is not None
-                and PARTITION_NAME.fullmatch(referred.name))
 
 
 @dataclass(frozen=True)
@@ -171,25 +164,14 @@ def _create_month(connection: Connection, start: datetime) -> bool:
     connection.execute(text(
         f"ALTER TABLE predictions ATTACH PARTITION {name}"
         f" FOR VALUES FROM ({bound(start)}) TO ({bound(end)})"))
-    if strays:
-        connection.execute(text("INSERT INTO outcomes SELECT * FROM adopted_outcomes"))
     return True
 
 
 def _adopt_from_default(connection: Connection, name: str, start: datetime,
                         end: datetime) -> None:
     """Move the month's rows from the default partition into `name` (not attached yet)."""
-    bounds = {"start": start, "end": end}
-    # No outcome may be written for these rows while they move; outcomes' readers still read.
-    connection.execute(text("LOCK TABLE outcomes IN SHARE ROW EXCLUSIVE MODE"))
-    connection.execute(text(
-        "CREATE TEMPORARY TABLE adopted_outcomes ON COMMIT DROP AS SELECT * FROM outcomes"
-        " WHERE prediction_created_at >= :start AND prediction_created_at < :end"), bounds)
-    connection.execute(text(
-        "DELETE FROM outcomes"
-        " WHERE prediction_created_at >= :start AND prediction_created_at < :end"), bounds)
     moved = connection.execute(text(
         f"WITH moved AS (DELETE FROM {DEFAULT_PARTITION}"  # noqa: S608  # names from this module
         " WHERE created_at >= :start AND created_at < :end RETURNING *)"
-        f" INSERT INTO {name} SELECT * FROM moved"), bounds).rowcount
+        f" INSERT INTO {name} SELECT * FROM moved"), {"start": start, "end": end}).rowcount
     log.warning("%d rows of %s moved out of the default partition", moved, name)

@@ -7,13 +7,14 @@ behind; only the month that straddles the cutoff (and the default partition) has
 deleted one by one.
 
 It never blocks the writers for long. The detach takes the log's ACCESS EXCLUSIVE lock for a
-moment (the drop itself is quick); it waits at most `partitions.LOCK_WAIT` for it and gives
-way to the writers when it must wait longer, then tries again. Before it, the month's outcomes
-are deleted in short transactions, and the last few again under a lock on `outcomes` in the
-detaching transaction itself, so the foreign key has nothing left to refuse. Row deletes take
-no lock an INSERT waits for, cut into transactions of at most CHUNK_ROWS ids each. Exact: the
-cutoff is fixed once, at the start, and only rows created before it go, whatever arrives
-meanwhile.
+moment (no check runs under it: the outcomes' rule is kept by triggers, not a foreign key,
+see migration 0007); it waits at most `partitions.LOCK_WAIT` for it and gives way to the
+writers when it must wait longer, then tries again. Before it, the month's outcomes are
+deleted in short transactions, and the last few again under a lock on `outcomes` in the
+detaching transaction itself, so no outcome is left naming a dropped row. Row deletes take no
+lock an INSERT into the log waits for, cut into transactions of at most CHUNK_ROWS ids each.
+Exact: the cutoff is fixed once, at the start, and only rows created before it go, whatever
+arrives meanwhile.
 """
 
 import logging
@@ -33,7 +34,7 @@ CHUNK_ROWS = 5_000
 class RetentionError(RuntimeError):
     """Nothing to prune from: the schema is missing (run the migrations first)."""
 
-# A prediction's outcomes go with it, in the same transaction (the foreign key insists).
+# A prediction's outcomes go with it, in the same transaction (the log's trigger insists).
 DELETE_OUTCOMES = """
 DELETE FROM outcomes
 WHERE prediction_id IN (
@@ -113,6 +114,9 @@ def delete_rows(connection: Connection, cutoff: datetime, chunk_rows: int) -> in
     position = low - 1
     while position < high:
         bounds = {"low": position, "high": min(position + chunk_rows, high), "cutoff": cutoff}
+        # No outcome may arrive for these rows between the two deletes (the log's trigger
+        # would refuse the second); outcome writers wait for this short transaction.
+        connection.execute(text("LOCK TABLE outcomes IN SHARE MODE"))
         connection.execute(text(DELETE_OUTCOMES), bounds)
         deleted += connection.execute(text(DELETE_PREDICTIONS), bounds).rowcount
         connection.commit()

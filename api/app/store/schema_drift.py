@@ -7,14 +7,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, MetaData
 
-from app.store.partitions import include_name, include_object
+from app.store.partitions import include_name
 from app.store.tables import Base
 
 
 def differences(connection: Connection, metadata: MetaData = Base.metadata) -> list[Any]:
-    """Empty when the database is the tables; the log's partitions (made at run time) and the
-    foreign keys PostgreSQL clones onto them are left out."""
+    """Empty when the database is the tables; the log's partitions (made at run time) are
+    left out."""
     context = MigrationContext.configure(connection, opts={
-        "compare_type": True, "include_name": include_name, "include_object": include_object})
+        "compare_type": True, "include_name": include_name})
     found: list[Any] = compare_metadata(context, metadata)
     return found

@@ -16,7 +16,6 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
-    ForeignKeyConstraint,
     Integer,
     LargeBinary,
     MetaData,
@@ -142,9 +141,9 @@ class Serving(Base):
 
 
 # What really happened to a logged prediction (the app role may only INSERT here). One per
-# prediction. The foreign key names the prediction's whole primary key, so its partition too;
-# writers name only `prediction_id`: a trigger (migration 0007) copies the prediction's
-# created_at, and raises a foreign-key violation for an id the log does not hold.
+# prediction. Not a ForeignKey since the log is partitioned (migration 0007 says why): its
+# triggers hold the rule instead, and copy the prediction's created_at (its month, for
+# retention) so writers name only `prediction_id`; an unknown id is a foreign-key violation.
 outcomes = Table(
     "outcomes",
     Base.metadata,
@@ -152,9 +151,6 @@ outcomes = Table(
     Column("purchased", Boolean, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("prediction_created_at", DateTime(timezone=True), nullable=False),
-    ForeignKeyConstraint(["prediction_id", "prediction_created_at"],
-                         ["predictions.id", "predictions.created_at"],
-                         name="outcomes_prediction_fkey"),
 )
 
 # A view (migration 0003), described here for queries only: each version's outcome counts.
