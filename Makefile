@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 COMPOSE ?= docker compose
 
 .PHONY: help venv env local local-down local-status evaluate build up down start stop remove \
-	logs exec tools test lint bench clean train versions promote rollback backup restore \
+	logs exec tools node-tools test lint bench clean train versions promote rollback backup restore \
 	local-backup local-restore prune local-prune
 
 help:
@@ -122,7 +122,17 @@ logs:
 exec:
 	$(COMPOSE) exec api sh
 
-test: $(DEV) tools
+# The browser tier's Node tools (Lighthouse, axe-core), as tests/browser/package-lock.json pins
+# them; installed again only when that file changes.
+NODE_TOOLS := tests/browser/node_modules/.installed
+$(NODE_TOOLS): tests/browser/package.json tests/browser/package-lock.json
+	@$(ENSURE_PACKAGES) test
+	npm ci --prefix tests/browser --no-audit --no-fund
+	@touch $@
+
+node-tools: $(NODE_TOOLS)
+
+test: $(DEV) tools $(NODE_TOOLS)
 	@$(ENSURE_PACKAGES) local test
 	$(PY) -m pytest
 

@@ -9,10 +9,10 @@ from playwright.sync_api import Browser, ConsoleMessage, Page
 
 
 @contextmanager
-def open_page(browser: Browser, url: str, console_errors: list[str], screenshot: Path
-              ) -> Iterator[Page]:
+def open_page(browser: Browser, url: str, console_errors: list[str], screenshot: Path,
+              width: int = 1200, height: int = 1100) -> Iterator[Page]:
     context = browser.new_context(ignore_https_errors=True,
-                                  viewport={"width": 1200, "height": 1100})
+                                  viewport={"width": width, "height": height})
     page = context.new_page()
 
     def record(message: ConsoleMessage) -> None:
