@@ -79,6 +79,47 @@ def test_the_layout_fits_every_width(sized_page: Page, stack: Stack,
     assert console_errors == []
 
 
+def test_the_plot_is_drawn_again_at_a_new_width(page: Page) -> None:
+    """Rotating a tablet or resizing a window: the canvases follow their box, so the axis
+    text keeps its size."""
+    before = page.evaluate("() => window.plot.cssWidth")
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.wait_for_function(
+        """() => Math.abs(window.plot.cssWidth
+                 - window.plot.overlay.getBoundingClientRect().width) <= 1""")
+    after = page.evaluate("() => [window.plot.cssWidth, window.plot.overlay.width]")
+    assert after[0] < before and after[1] == round(after[0] * page.evaluate("devicePixelRatio"))
+    assert layout_problems(page) == []
+
+
+# The layout shifts the page has made so far (the Layout Instability API, as Lighthouse sums
+# them for a short page: every shift not caused by input).
+LAYOUT_SHIFT = """() => new Promise((resolve) => {
+  let total = 0;
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) if (!entry.hadRecentInput) total += entry.value;
+  }).observe({type: 'layout-shift', buffered: true});
+  setTimeout(() => resolve(total), 200);
+})"""
+
+
+@pytest.mark.parametrize(("width", "height"), [(412, 823), (1350, 940)],
+                         ids=["phone", "desktop"])
+def test_two_panels_fit_and_shift_little(browser: Browser, gender_stack: Stack,
+                                         console_errors: list[str], width: int,
+                                         height: int) -> None:
+    """Lighthouse's two screens, with the gender version's two panels replacing the one
+    frame the page reserves."""
+    shot = ARTIFACTS / "screenshots" / f"two-panels-{width}.png"
+    with open_page(browser, f"{gender_stack.https_url}/", console_errors, shot, width=width,
+                   height=height) as page:
+        expect(page.locator("#plots figure")).to_have_count(2)
+        shift = page.evaluate(LAYOUT_SHIFT)
+        report_timing(f"layout shift, two panels, {width} px", {"cls": round(shift, 4)})
+        assert shift <= 0.1
+        assert layout_problems(page) == []
+
+
 def assert_no_violations(page: Page, state: str) -> None:
     found = axe_violations(page)
     assert found == [], f"{state}: {json.dumps(found, indent=1)}"
@@ -193,15 +234,21 @@ def test_the_regions_are_drawn_without_per_pixel_work(page: Page, gender_page: P
     report_timing("decision regions, two panels", two)
 
 
-@pytest.mark.parametrize("preset", ["mobile", "desktop"])
-def test_lighthouse(stack: Stack, preset: str) -> None:
+@pytest.mark.parametrize(("twin", "preset"), [("stack", "mobile"), ("stack", "desktop"),
+                                              ("gender_stack", "mobile")],
+                         ids=["mobile", "desktop", "mobile-two-panels"])
+def test_lighthouse(request: pytest.FixtureRequest, twin: str, preset: str) -> None:
+    """The page as most first see it (mobile), on a desktop, and with a gender version served
+    (two panels to draw)."""
+    stack: Stack = request.getfixturevalue(twin)
+    name = f"{preset}{'-two-panels' if twin == 'gender_stack' else ''}"
     runs = [lighthouse(f"{stack.https_url}/", preset, chromium_path(),
-                       ARTIFACTS / "lighthouse" / f"{preset}-{run}.json")
+                       ARTIFACTS / "lighthouse" / f"{name}-{run}.json")
             for run in range(1, LIGHTHOUSE_RUNS + 1)]
     performance = statistics.median(scores(r)["performance"] for r in runs)
     shift = statistics.median(r["audits"]["cumulative-layout-shift"]["numericValue"]
                               for r in runs)
-    report_timing(f"lighthouse {preset}", {
+    report_timing(f"lighthouse {name}", {
         "scores": [scores(r) for r in runs], "cls": round(shift, 4),
         "tbt_ms": [round(r["audits"]["total-blocking-time"]["numericValue"]) for r in runs],
         "lcp_ms": [round(r["audits"]["largest-contentful-paint"]["numericValue"])
