@@ -20,6 +20,10 @@ def open_page(browser: Browser, url: str, console_errors: list[str], screenshot:
             console_errors.append(message.text)
 
     page.on("console", record)
+    # A request that got no answer at all (the network failed, or the browser cancelled it).
+    page.on("requestfailed",
+            lambda request: console_errors.append(f"request failed: {request.method} "
+                                                  f"{request.url} {request.failure}"))
     page.goto(url)
     page.wait_for_selector("body[data-ready=true]")
     yield page
