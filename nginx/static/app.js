@@ -115,23 +115,9 @@ class Plot {
     };
   }
 
-  fromPixel(px, py) {
-    const [x0, x1] = this.domain.x;
-    const [y0, y1] = this.domain.y;
-    return {
-      x: x0 + ((px - MARGIN.left) / this.width) * (x1 - x0),
-      y: y0 + (1 - (py - MARGIN.top) / this.height) * (y1 - y0),
-    };
-  }
-
   lineAt(x) {
     const { intercept, slope } = this.panel.boundary;
     return intercept + slope * x;
-  }
-
-  buys(x, y) {
-    const above = y > this.lineAt(x);
-    return this.panel.boundary.buy_above ? above : !above;
   }
 
   // Grows the axes so that a query outside the training range is still on the plot.
