@@ -5,8 +5,8 @@ PY := $(VENV)/bin/python
 COMPOSE ?= docker compose
 
 .PHONY: help venv env local local-down local-status evaluate build up down start stop remove \
-	logs exec tools test test-engine lint bench clean train versions promote rollback backup \
-	restore local-backup local-restore prune local-prune k8s-files
+	logs exec tools node-tools test test-engine lint bench clean train versions promote rollback \
+	backup restore local-backup local-restore prune local-prune k8s-files
 
 help:
 	@echo "make local       start the local twin (PostgreSQL, API, nginx) on 8080/8443"
@@ -124,7 +124,17 @@ logs:
 exec:
 	$(COMPOSE) exec api sh
 
-test: $(DEV) tools
+# The browser tier's Node tools (Lighthouse, axe-core), as tests/browser/package-lock.json pins
+# them; installed again only when that file changes.
+NODE_TOOLS := tests/browser/node_modules/.installed
+$(NODE_TOOLS): tests/browser/package.json tests/browser/package-lock.json
+	@$(ENSURE_PACKAGES) test
+	npm ci --prefix tests/browser --no-audit --no-fund
+	@touch $@
+
+node-tools: $(NODE_TOOLS)
+
+test: $(DEV) tools $(NODE_TOOLS)
 	@$(ENSURE_PACKAGES) local test
 	$(PY) -m pytest
 
