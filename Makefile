@@ -141,16 +141,18 @@ clean: local-down
 	rm -rf .local artifacts
 
 # Backups: pg_dump's custom format as the owner, named by UTC time; written to a temporary name
-# first, so a failed dump never looks like a backup. The password comes from the db
+# first, so a failed dump never looks like a backup. They hold personal data: each dump 0600
+# (umask 077) in a 0700 folder (made so even if it was there before). The password comes from the db
 # container's own environment (.env_db_owner), never from this file or a command line.
-BACKUP_NAME = backups/social-ads-$$(date -u +%Y%m%dT%H%M%SZ).dump
+BACKUP_DIR ?= backups
+BACKUP_NAME = $(BACKUP_DIR)/social-ads-$$(date -u +%Y%m%dT%H%M%SZ).dump
 PG_AS_OWNER = PGPASSWORD="$$DB_OWNER_PASSWORD" PGHOST=127.0.0.1 PGUSER="$$DB_OWNER_USER" PGDATABASE="$$POSTGRES_DB"
 RETENTION_DAYS ?= 90
 DAYS ?= $(RETENTION_DAYS)
 
 backup:
-	@mkdir -p backups
-	@name=$(BACKUP_NAME); \
+	@install -d -m 700 $(BACKUP_DIR)
+	@umask 077; name=$(BACKUP_NAME); \
 	$(COMPOSE) exec -T db sh -c '$(PG_AS_OWNER) pg_dump --format=custom' > "$$name.partial" \
 	  && mv "$$name.partial" "$$name" && echo "wrote $$name" \
 	  || { rm -f "$$name.partial"; echo "backup failed"; exit 1; }

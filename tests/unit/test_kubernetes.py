@@ -375,6 +375,7 @@ def test_the_cronjobs_run_as_the_owner(rendered: dict[str, list[Resource]]) -> N
     [container] = containers(backup)
     assert container["image"] == "postgres:15.10-bookworm"
     assert "pg_dump --format=custom" in container["command"][2]
+    assert container["command"][2].splitlines()[1].startswith("umask 077")  # dumps 0600
     assert secret_files(resources, backup, "backup") == [".env_db_owner", ".env_db_app"]
     # From .env, the database's address only (no API token).
     generated = {r["metadata"]["name"].rsplit("-", 1)[0]: r["metadata"]["name"]

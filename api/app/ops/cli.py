@@ -3,6 +3,7 @@ e.g. `python -m app evaluate` (the workshop's two lines); `python -m app --help`
 
 import argparse
 import logging.config
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
+from app import __version__
 from app.core.logging_config import logging_config
 from app.core.settings import OwnerCredentialsMissingError, Settings, get_settings
 from app.domain import dataset
@@ -21,15 +23,46 @@ from app.store import registry, retention
 
 log = logging.getLogger("app.ops.cli")
 
-# What a command may fail with: one clear line and exit status 1, never a traceback.
-EXPECTED = (dataset.DatasetError, OwnerCredentialsMissingError, registry.LifecycleError,
-            registry.NoModelError, retention.RetentionError)
+# What a command may fail with: one line and exit status 1, never a traceback. OSError: a
+# file the command reads or writes (its path checked at parse time, its content or the
+# permissions only then).
+EXPECTED = (dataset.DatasetError, dataset.TrainingRowsError, OwnerCredentialsMissingError,
+            registry.LifecycleError, registry.NoModelError, retention.RetentionError, OSError)
+
+# Arguments are checked while they are parsed (argparse's `type` functions): a bad one gets
+# the command's usage and one line naming the argument and what it accepts (exit status 2).
+MAX_DAYS = 36_500
+# model_versions.version is a PostgreSQL integer.
+MAX_VERSION = 2**31 - 1
+
+
+def whole_number(value: str, low: int, high: int, what: str) -> int:
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+        raise argparse.ArgumentTypeError(f"{value!r} is not {what} from {low} to {high}")
+    return int(value)
 
 
 def days(value: str) -> int:
-    if not value.isdigit() or int(value) > 36_500:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days from 0 to 36500")
-    return int(value)
+    return whole_number(value, 0, MAX_DAYS, "a number of days")
+
+
+def version_number(value: str) -> int:
+    return whole_number(value, 1, MAX_VERSION, "a version number")
+
+
+def random_state(value: str) -> int:
+    return whole_number(value, 0, dataset.RANDOM_STATE_MAX, "a whole number")
+
+
+def share(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 < number < 1:  # NaN fails too
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a share between 0 and 1 (both excluded), e.g. {dataset.TEST_SIZE}")
+    return number
 
 
 def feature_list(text: str) -> tuple[str, ...]:
@@ -39,24 +72,42 @@ def feature_list(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def existing_file(value: str) -> Path:
+    path = Path(value)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a file")
+    return path
+
+
+def folder(value: str) -> Path:
+    """A folder, or a path where one can be made: its nearest existing ancestor is a folder."""
+    path = Path(value)
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a folder ({existing} is a file)")
+    return path
+
+
 def csv_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--csv", type=Path, default=dataset.default_csv_path())
+    parser.add_argument("--csv", type=existing_file, default=dataset.default_csv_path())
 
 
 def train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", type=feature_list, default=DEFAULT_FEATURES,
                         help=f"comma-separated inputs, from: {', '.join(FEATURES.names)} "
                              f"(default {','.join(DEFAULT_FEATURES)})")
-    parser.add_argument("--test-size", type=float, default=dataset.TEST_SIZE,
-                        help="share of the rows the split holds out (the metrics are always "
-                             "on the workshop's 100 holdout rows, which never train)")
-    parser.add_argument("--random-state", type=int, default=dataset.RANDOM_STATE)
+    parser.add_argument("--test-size", type=share, default=dataset.TEST_SIZE,
+                        help="share of the rows the split holds out, between 0 and 1 (the "
+                             "metrics are always on the workshop's 100 holdout rows, which "
+                             "never train)")
+    parser.add_argument("--random-state", type=random_state, default=dataset.RANDOM_STATE,
+                        help=f"the split's seed, from 0 to {dataset.RANDOM_STATE_MAX}")
     parser.add_argument("--with-outcomes", action="store_true",
                         help="add the logged predictions that have an outcome to the rows")
 
 
 def promote_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("version", type=int)
+    parser.add_argument("version", type=version_number, help=f"from 1 to {MAX_VERSION}")
     parser.add_argument("--force", action="store_true",
                         help="promote even if its holdout accuracy is lower")
 
@@ -116,18 +167,21 @@ COMMANDS = {
     "report": Command(
         "write the served version's decision boundary and confusion matrix as PNG files",
         lambda c, s, a: print(*ops.report(c, a.out), sep="\n"),
-        lambda p: p.add_argument("--out", type=Path, required=True, help="folder for the PNGs")),
+        lambda p: p.add_argument("--out", type=folder, required=True,
+                                 help="folder for the PNGs (made if missing)")),
     "prune": Command(
         "delete log rows (and outcomes) older than DAYS",
         lambda c, s, a: print(f"deleted {ops.prune(c, a.older_than)} prediction rows older "
                               f"than {a.older_than} days"),
         lambda p: p.add_argument("--older-than", type=days, required=True, metavar="DAYS",
-                                 help="age in days (0: everything until now)")),
+                                 help=f"age in days, from 0 (everything until now) to "
+                                      f"{MAX_DAYS}")),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name, command in COMMANDS.items():
         sub = subparsers.add_parser(name, help=command.help)
