@@ -17,7 +17,7 @@ help:
 	@echo "make evaluate    train from the twin's database and print the workshop's accuracy"
 	@echo "make train [ARGS='--features age,salary,gender']  a candidate version (twin)"
 	@echo "make versions    list them     make promote VERSION=N [ARGS=--force]     make rollback"
-	@echo "make env         create .env, .env_db, .env_db_owner, .env_db_app with generated secrets"
+	@echo "make env         create .env, .env_api, .env_db, .env_db_owner, .env_db_app (generated secrets)"
 	@echo "make build       build the images        make up      build and start (docker compose)"
 	@echo "make start/stop  start/stop the containers   make down  stop and remove them (data kept)"
 	@echo "make remove      remove containers AND volumes (the database, certificates)"
@@ -93,7 +93,7 @@ promote: $(PY)
 rollback: $(PY)
 	$(PY) -m local.twin run -- python -m app rollback
 
-ENV_FILES := .env .env_db .env_db_owner .env_db_app
+ENV_FILES := .env .env_api .env_db .env_db_owner .env_db_app
 
 $(ENV_FILES):
 	@echo "missing $@: run 'make env' (generated secrets) or copy $@.example and edit it"; exit 1

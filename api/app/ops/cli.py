@@ -3,11 +3,9 @@ e.g. `python -m app evaluate` (the workshop's two lines); `python -m app --help`
 
 import argparse
 import logging.config
-import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from pydantic import ValidationError
 from sqlalchemy import Connection
@@ -18,6 +16,7 @@ from app.core.logging_config import logging_config
 from app.core.settings import OwnerCredentialsMissingError, Settings, get_settings
 from app.domain import dataset
 from app.domain.features import DEFAULT_FEATURES, FEATURES
+from app.ops import arguments as checked
 from app.ops import operations as ops
 from app.store import registry, retention
 
@@ -29,85 +28,30 @@ log = logging.getLogger("app.ops.cli")
 EXPECTED = (dataset.DatasetError, dataset.TrainingRowsError, OwnerCredentialsMissingError,
             registry.LifecycleError, registry.NoModelError, retention.RetentionError, OSError)
 
-# Arguments are checked while they are parsed (argparse's `type` functions): a bad one gets
-# the command's usage and one line naming the argument and what it accepts (exit status 2).
-MAX_DAYS = 36_500
-# model_versions.version is a PostgreSQL integer.
-MAX_VERSION = 2**31 - 1
-
-
-def whole_number(value: str, low: int, high: int, what: str) -> int:
-    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
-        raise argparse.ArgumentTypeError(f"{value!r} is not {what} from {low} to {high}")
-    return int(value)
-
-
-def days(value: str) -> int:
-    return whole_number(value, 0, MAX_DAYS, "a number of days")
-
-
-def version_number(value: str) -> int:
-    return whole_number(value, 1, MAX_VERSION, "a version number")
-
-
-def random_state(value: str) -> int:
-    return whole_number(value, 0, dataset.RANDOM_STATE_MAX, "a whole number")
-
-
-def share(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not 0 < number < 1:  # NaN fails too
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a share between 0 and 1 (both excluded), e.g. {dataset.TEST_SIZE}")
-    return number
-
-
-def feature_list(text: str) -> tuple[str, ...]:
-    try:
-        return tuple(f.name for f in FEATURES.select(text.split(",")))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def existing_file(value: str) -> Path:
-    path = Path(value)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{value!r} is not a file")
-    return path
-
-
-def folder(value: str) -> Path:
-    """A folder, or a path where one can be made: its nearest existing ancestor is a folder."""
-    path = Path(value)
-    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
-    if not existing.is_dir():
-        raise argparse.ArgumentTypeError(f"{value!r} is not a folder ({existing} is a file)")
-    return path
-
 
 def csv_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--csv", type=existing_file, default=dataset.default_csv_path())
+    parser.add_argument("--csv", type=checked.existing_file,
+                        default=dataset.default_csv_path())
 
 
 def train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--features", type=feature_list, default=DEFAULT_FEATURES,
+    parser.add_argument("--features", type=checked.feature_list, default=DEFAULT_FEATURES,
                         help=f"comma-separated inputs, from: {', '.join(FEATURES.names)} "
                              f"(default {','.join(DEFAULT_FEATURES)})")
-    parser.add_argument("--test-size", type=share, default=dataset.TEST_SIZE,
+    parser.add_argument("--test-size", type=checked.share, default=dataset.TEST_SIZE,
                         help="share of the rows the split holds out, between 0 and 1 (the "
                              "metrics are always on the workshop's 100 holdout rows, which "
                              "never train)")
-    parser.add_argument("--random-state", type=random_state, default=dataset.RANDOM_STATE,
+    parser.add_argument("--random-state", type=checked.random_state,
+                        default=dataset.RANDOM_STATE,
                         help=f"the split's seed, from 0 to {dataset.RANDOM_STATE_MAX}")
     parser.add_argument("--with-outcomes", action="store_true",
                         help="add the logged predictions that have an outcome to the rows")
 
 
 def promote_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("version", type=version_number, help=f"from 1 to {MAX_VERSION}")
+    parser.add_argument("version", type=checked.version_number,
+                        help=f"from 1 to {checked.MAX_VERSION}")
     parser.add_argument("--force", action="store_true",
                         help="promote even if its holdout accuracy is lower")
 
@@ -167,15 +111,16 @@ COMMANDS = {
     "report": Command(
         "write the served version's decision boundary and confusion matrix as PNG files",
         lambda c, s, a: print(*ops.report(c, a.out), sep="\n"),
-        lambda p: p.add_argument("--out", type=folder, required=True,
+        lambda p: p.add_argument("--out", type=checked.folder, required=True,
                                  help="folder for the PNGs (made if missing)")),
     "prune": Command(
         "delete log rows (and outcomes) older than DAYS",
         lambda c, s, a: print(f"deleted {ops.prune(c, a.older_than)} prediction rows older "
                               f"than {a.older_than} days"),
-        lambda p: p.add_argument("--older-than", type=days, required=True, metavar="DAYS",
+        lambda p: p.add_argument("--older-than", type=checked.days, required=True,
+                                 metavar="DAYS",
                                  help=f"age in days, from 0 (everything until now) to "
-                                      f"{MAX_DAYS}")),
+                                      f"{checked.MAX_DAYS}")),
 }
 
 
@@ -198,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         # One line per problem, named as in the env files (no input values: they may be secrets).
         problems = [f"{'.'.join(map(str, e['loc'])).upper() or 'settings'}: {e['msg']}"
                     for e in error.errors(include_input=False)]
-        print("configuration error (see .env.example and .env_db.example):\n  "
-              + "\n  ".join(problems), file=sys.stderr)
+        print("configuration error (see .env.example, .env_db_owner.example and "
+              ".env_db_app.example):\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
     logging.config.dictConfig(logging_config(settings.log_level, "ext://sys.stderr"))
     try:
