@@ -97,6 +97,15 @@ def _parse_row(cells: dict[str, str], line: int, features: FeatureSet) -> SeedRo
 
 def read_csv(path: Path, features: FeatureSet = FEATURES) -> list[SeedRow]:
     """Every row validated before anything is stored: a bad file loads nothing."""
+    try:
+        return _read_csv(path, features)
+    except OSError as error:
+        raise DatasetError(f"{path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not a UTF-8 text file") from None
+
+
+def _read_csv(path: Path, features: FeatureSet) -> list[SeedRow]:
     expected = {USER_ID, PURCHASED, *(f.csv_header for f in features)}
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
