@@ -120,7 +120,7 @@ def test_seeding_a_different_csv_adds_new_people_and_keeps_identical_ones(
     added = {int(line.split(",")[0]) for line in newcomers}
     assert set(after) - set(before) == added
     # They come after the rows already stored, in the file's order.
-    lines = sorted((after[i][1], i) for i in added)
+    lines = sorted((int(str(after[i][1])), i) for i in added)
     assert [i for _, i in lines] == sorted(added) and lines[0][0] > 401
     # Again: nothing new, nothing refused.
     database_command(prepared_database, name, "seed", "--csv", str(other))
