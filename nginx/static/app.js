@@ -43,22 +43,31 @@ const formatNumber = (value) => Number(value).toLocaleString("en");
 
 // --- the decision boundary --------------------------------------------------------------------
 
+// Each axis spans its values plus this share of their range on both sides, never below the
+// input's declared minimum: the same rule for any numeric input (no input's units are assumed).
+const AXIS_PADDING = 0.05;
+
+function paddedRange(values, low) {
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  const pad = (max - min || Math.abs(max) || 1) * AXIS_PADDING;
+  return [Math.max(low, min - pad), max + pad];
+}
+
 // One panel: two numeric inputs on the axes, the categories fixed as `panel.given`. Which side
 // of the 50 % line buys comes from /model's `boundary`; the page computes no probability.
 class Plot {
-  constructor(regions, overlay, panel, points, labels) {
+  constructor(regions, overlay, panel, points, labels, lows) {
     this.regions = regions;
     this.overlay = overlay;
     this.panel = panel;
     this.labels = labels;
+    this.lows = { x: lows[panel.x] ?? -Infinity, y: lows[panel.y] ?? -Infinity };
     this.points = points.filter((p) => p[panel.x] !== null && p[panel.y] !== null
       && Object.entries(panel.given).every(([name, value]) => p[name] === value));
     const xs = points.map((p) => p[panel.x]).filter((v) => v !== null);
     const ys = points.map((p) => p[panel.y]).filter((v) => v !== null);
-    this.domain = {
-      x: [Math.min(...xs) - 2, Math.max(...xs) + 2],
-      y: [Math.max(0, Math.min(...ys) - 10000), Math.max(...ys) + 10000],
-    };
+    this.domain = { x: paddedRange(xs, this.lows.x), y: paddedRange(ys, this.lows.y) };
     this.query = null;
   }
 
@@ -96,10 +105,11 @@ class Plot {
   // Grows the axes so that a query outside the training range is still on the plot.
   include(x, y) {
     const d = this.domain;
-    const grown = {
-      x: [Math.min(d.x[0], x - 2), Math.max(d.x[1], x + 2)],
-      y: [Math.min(d.y[0], Math.max(0, y - 10000)), Math.max(d.y[1], y + 10000)],
+    const grow = ([low, high], value, floor) => {
+      const pad = (high - low) * AXIS_PADDING;
+      return [Math.min(low, Math.max(floor, value - pad)), Math.max(high, value + pad)];
     };
+    const grown = { x: grow(d.x, x, this.lows.x), y: grow(d.y, y, this.lows.y) };
     const changed = grown.x.some((v, i) => v !== d.x[i]) || grown.y.some((v, i) => v !== d.y[i]);
     this.domain = grown;
     return changed;
@@ -473,6 +483,7 @@ async function loadHistory() {
 
 function drawPlots(model) {
   const labels = Object.fromEntries(model.inputs.map((i) => [i.name, i.label]));
+  const lows = Object.fromEntries(model.inputs.map((i) => [i.name, i.min ?? -Infinity]));
   const container = $("plots");
   container.replaceChildren();
   window.plots = model.panels.map((panel, index) => {
@@ -489,7 +500,7 @@ function drawPlots(model) {
     frame.append(regions, overlay);
     figure.append(frame);
     container.append(figure);
-    const plot = new Plot(regions, overlay, panel, model.training_points, labels);
+    const plot = new Plot(regions, overlay, panel, model.training_points, labels, lows);
     plot.draw();
     return plot;
   });

@@ -172,8 +172,8 @@ def test_the_web_app_does_not_import_sklearn() -> None:
 
 def test_the_stored_holdout_is_the_workshops_split_of_the_shipped_file(
         rows: list[dataset.LabelledRow]) -> None:
-    """Migration 0005 stores the holdout as a literal list: it must be the workshop's split."""
-    path = Path(training.__file__).parents[1] / "store/migrations/versions/0005_holdout.py"
+    """Migration 0006 stores the holdout as a literal list: it must be the workshop's split."""
+    path = Path(training.__file__).parents[1] / "store/migrations/versions/0006_holdout.py"
     spec = importlib.util.spec_from_file_location("holdout_migration", path)
     assert spec is not None and spec.loader is not None
     migration = importlib.util.module_from_spec(spec)

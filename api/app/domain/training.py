@@ -5,7 +5,7 @@
 
 built from the features a version uses. `train` reproduces the workshop (test_size=0.25,
 random_state=0, age and salary): accuracy 0.89, confusion matrix [[65, 3], [8, 24]], on the
-workshop's 100 held-out people, stored once (migration 0005) whatever the data set grows to. Only
+workshop's 100 held-out people, stored once (migration 0006) whatever the data set grows to. Only
 the operator commands import this module; the web workers serve from the parameters with
 `app.domain.scorer`.
 """
@@ -95,7 +95,7 @@ def design_matrix(rows: Sequence[dict[str, Any]], features: Sequence[Feature]
 
 def workshop_holdout(user_ids: Sequence[int]) -> list[int]:
     """The workshop's rule for its test people: its split of these IDs, in file order. Applied
-    once to the shipped CSV's 400 rows, its result is stored (migration 0005) and read from
+    once to the shipped CSV's 400 rows, its result is stored (migration 0006) and read from
     there; never re-run on a grown data set (the split of other rows picks other people)."""
     _, held_out = train_test_split(list(user_ids), test_size=TEST_SIZE,
                                    random_state=RANDOM_STATE)

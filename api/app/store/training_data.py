@@ -1,54 +1,75 @@
 """Training data in PostgreSQL: the data set (people added by each seed, read back in the order
 they were loaded), the stored holdout and the logged predictions that have an outcome."""
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from app.domain.dataset import PURCHASED, USER_ID, DatasetError, LabelledRow, SeedRow
 from app.domain.features import FEATURES, CategoricalFeature, Feature, FeatureSet
 from app.store.tables import dataset_rows, holdout_people, outcomes, predictions
 
+log = logging.getLogger(__name__)
+
 
 def seed(session: Session, rows: Sequence[SeedRow], features: FeatureSet = FEATURES,
          table: Table = dataset_rows, source: str = "the file") -> int:
     """Load a data set, new or extended, in the caller's transaction; returns how many people
-    were new. Rows are people, identified by User ID (not by line): a new person is added
-    after the rows already stored (their `line` continues the stored order, in file order),
-    a person stored with the same values is kept as is, and a person stored with other
-    values refuses the whole file (DatasetError naming the person and the line), so the
-    caller's transaction stores nothing. The table is locked against a concurrent seed."""
+    were new. Rows are people, identified by User ID (not by line):
+    - a new person is added after the rows already stored (`line` continues the stored
+      order, in file order);
+    - a person stored with the same values is kept; an input stored blank that the file
+      gives (an input added since, whose column was empty) is filled from the file;
+    - a person stored with another value refuses the whole file (DatasetError naming the
+      person, the line and the difference): the caller's transaction stores nothing.
+    The table is locked against a concurrent seed."""
     session.execute(text(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE"))
-    stored = {row.user_id: row for row in session.execute(
+    stored = {row.user_id: row._mapping for row in session.execute(
         select(table).where(table.c.user_id.in_([row.user_id for row in rows])))}
+    fills = []
     for row in rows:
         if row.user_id in stored:
-            differences = _differences(row, stored[row.user_id]._mapping, features)
-            if differences:
+            fill, conflicts = _compare(row, stored[row.user_id], features)
+            if conflicts:
                 raise DatasetError(
                     f"line {row.line} of {source}: {USER_ID} {row.user_id} is already stored "
-                    f"with other values ({'; '.join(differences)}). Seeding adds new people "
-                    "and keeps identical ones; it never changes a stored person. Nothing was "
-                    "stored.")
+                    f"with other values ({'; '.join(conflicts)}). Seeding adds new people, "
+                    "keeps identical ones and fills blank inputs; it never changes a stored "
+                    "value. Nothing was stored.")
+            if fill:
+                fills.append({"key": row.user_id, **fill})
     new = [row for row in rows if row.user_id not in stored]
-    if not new:
-        return 0
-    after: int = session.scalar(select(func.coalesce(func.max(table.c.line), 1))) or 1
-    values = [{"user_id": row.user_id, "line": after + n, "purchased": row.purchased,
-               **{f.dataset_column: row.values[f.name] for f in features}}
-              for n, row in enumerate(new, start=1)]
-    session.execute(insert(table), values)
+    if new:
+        after: int = session.scalar(select(func.coalesce(func.max(table.c.line), 1))) or 1
+        session.execute(insert(table), [
+            {"user_id": row.user_id, "line": after + n, "purchased": row.purchased,
+             **{f.dataset_column: row.values[f.name] for f in features}}
+            for n, row in enumerate(new, start=1)])
+    for fill in fills:  # few (a column added since), each its own columns
+        key = fill.pop("key")
+        session.execute(update(table).where(table.c.user_id == key).values(fill))
+    log.info("seed: %d new rows, %d rows with inputs brought up to the file",
+             len(new), len(fills))
     return len(new)
 
 
-def _differences(row: SeedRow, stored: Mapping[Any, Any], features: FeatureSet) -> list[str]:
-    """What differs between a row of the file and the stored row of the same person."""
-    pairs = [(f.csv_header, row.values[f.name], stored[f.dataset_column]) for f in features]
-    pairs.append((PURCHASED, int(row.purchased), int(stored["purchased"])))
-    return [f"{name} {_shown(old)} stored, {_shown(given)} in the file"
-            for name, given, old in pairs if not _same(given, old)]
+def _compare(row: SeedRow, stored: Mapping[Any, Any], features: FeatureSet
+             ) -> tuple[dict[str, Any], list[str]]:
+    """(the stored-blank columns the file fills, what else differs) for one person."""
+    fill: dict[str, Any] = {}
+    conflicts = []
+    pairs = [(f.csv_header, f.dataset_column, row.values[f.name], stored[f.dataset_column])
+             for f in features]
+    pairs.append((PURCHASED, "purchased", int(row.purchased), int(stored["purchased"])))
+    for name, column, given, old in pairs:
+        if old is None and given is not None:
+            fill[column] = given
+        elif not _same(given, old):
+            conflicts.append(f"{name} {_shown(old)} stored, {_shown(given)} in the file")
+    return fill, conflicts
 
 
 def _same(given: Any, stored: Any) -> bool:
@@ -64,7 +85,7 @@ def _shown(value: Any) -> str:
 
 
 def holdout_ids(session: Session) -> list[int]:
-    """The stored holdout's User IDs, in the workshop's order (migration 0005)."""
+    """The stored holdout's User IDs, in the workshop's order (migration 0006)."""
     return list(session.scalars(select(holdout_people.c.user_id)
                                 .order_by(holdout_people.c.position)))
 

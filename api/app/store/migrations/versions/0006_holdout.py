@@ -9,16 +9,16 @@ re-running a split on whatever rows a database holds is what made the holdout mo
 
 No foreign key to dataset_rows: on a new database this runs before the seed step.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
