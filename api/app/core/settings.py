@@ -2,14 +2,16 @@
 
 Three database roles, each in its own env file, so every process holds only what its job needs:
 the superuser (`.env_db`, the db container alone), the owner (`.env_db_owner`: migrations,
-seeding, training, operator commands) and the app role (`.env_db_app`: the web workers).
+seeding, training, operator commands) and the app role (`.env_db_app`: the web workers). The
+API's token (`.env_api`) reaches the web workers alone: optional here, so migrate and the
+operator commands run without it.
 """
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
@@ -18,6 +20,18 @@ PLACEHOLDER_SECRETS = frozenset({"", "changeme", "password", "postgres", "secret
 
 # A role name is interpolated into GRANT statements, so keep it a plain identifier.
 ROLE_NAME_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
+
+
+class SettingsError(ValueError):
+    """The environment does not make valid settings. Its message names each field and the
+    reason, never a value: pydantic's own message shows `input_value=`, which for a missing
+    field or a model check is every setting read, secrets included (their tails survive its
+    truncation)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("configuration error (see .env.example and .env_db.example):\n  "
+                         + "\n  ".join(problems))
+        self.problems = problems
 
 
 class OwnerCredentialsMissingError(RuntimeError):
@@ -41,7 +55,8 @@ class Settings(BaseSettings):
     app_db_user: str = Field(default="social_ads_app", pattern=ROLE_NAME_PATTERN)
     app_db_password: SecretStr
     # The bearer token that may read the log (GET /predictions) and record outcomes
-    # (POST /predictions/{id}/outcome). Without one, nobody can do either.
+    # (POST /predictions/{id}/outcome); the api's alone (.env_api). Without one, nobody can
+    # do either.
     api_token: SecretStr | None = None
 
     # Threads per worker for sync routes (anyio's pool; its default of 40 per process would
@@ -121,6 +136,22 @@ class ServerSettings(BaseSettings):
     prometheus_multiproc_dir: Path | None = None
 
 
+AnySettings = TypeVar("AnySettings", bound=BaseSettings)
+
+
+def load(settings_class: type[AnySettings]) -> AnySettings:
+    """Settings read from the environment; SettingsError (names and reasons only) if they
+    are not valid. Every start-up path reads its settings through this."""
+    try:
+        return settings_class()
+    except ValidationError as error:
+        problems = [f"{'.'.join(map(str, e['loc'])).upper() or 'settings'}: {e['msg']}"
+                    for e in error.errors(include_input=False, include_url=False,
+                                          include_context=False)]
+        # `from None`: a traceback must not print the ValidationError as the cause.
+        raise SettingsError(problems) from None
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()  # the required secrets come from the environment
+    return load(Settings)  # the required secrets come from the environment

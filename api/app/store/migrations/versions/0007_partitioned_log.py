@@ -26,7 +26,7 @@ The copy holds the log's lock for its duration (writers get 503s meanwhile, noth
 acknowledged uncommitted) and needs the table's size again on disk until it commits.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-02
 """
 
@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
