@@ -6,7 +6,7 @@ COMPOSE ?= docker compose
 
 .PHONY: help venv env local local-down local-status evaluate build up down start stop remove \
 	logs exec tools node-tools test test-engine lint bench clean train versions promote rollback \
-	backup restore local-backup local-restore prune local-prune k8s-files
+	backup restore local-backup local-restore prune local-prune k8s-files capacity
 
 help:
 	@echo "make local       start the local twin (PostgreSQL, API, nginx) on 8080/8443"
@@ -26,6 +26,7 @@ help:
 	@echo "make test-engine docker-compose.yml on a Docker engine of its own (docs/engine-tier.md)"
 	@echo "make lint        ruff, mypy and the import contracts (lint-imports)"
 	@echo "make bench       benchmark /predict through nginx (writes bench/results/)"
+	@echo "make capacity    rows/s one PostgreSQL commits through the log at 1, 4, 16, 64 writers"
 	@echo "make k8s-files [K8S_OVERLAY=production]   copy the env files into a kustomize overlay"
 
 # The Debian packages each command needs (system-packages.txt), installed only when missing.
@@ -153,6 +154,11 @@ lint: $(DEV)
 bench: $(DEV)
 	@$(ENSURE_PACKAGES) local bench
 	$(PY) bench/run.py
+
+# The database side of docs/capacity.md (not run by the tests; a quiet machine, like bench).
+capacity: $(DEV)
+	@$(ENSURE_PACKAGES) local
+	$(PY) bench/capacity.py
 
 clean: local-down
 	rm -rf .local artifacts

@@ -6,10 +6,12 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from app.store.partitions import add_months, bound, month_start, partition_name
 from local.twin import ROOT, Stack, unlimited
 from tests.support.clients import https_client
 from tests.support.load import Load
@@ -50,6 +52,58 @@ def test_prune_deletes_exactly_the_old_rows_while_predict_answers(busy: Stack) -
     assert ids(busy, "true") == kept | set(load.acknowledged())
     assert load.outcomes and set(load.statuses()) == {200}
     print(f"pruned {len(old)} rows while {len(load.outcomes)} predictions were answered")
+
+
+def attached(stack: Stack) -> set[str]:
+    return set(stack.postgres.psql(
+        "SELECT inhrelid::regclass FROM pg_inherits"
+        " WHERE inhparent = 'predictions'::regclass").split())
+
+
+def test_prune_drops_a_whole_month_while_predict_answers(busy: Stack) -> None:
+    """Rows moved (as the owner) into the months three and two months ago; the cutoff falls in
+    the middle of the later one: the earlier month's partition is detached and dropped while
+    /predict answers, the later one loses only its rows before the cutoff."""
+    with https_client(busy, timeout=30) as client:
+        rows = [{"age": 30, "salary": s} for s in range(6_000)]
+        new = client.post("/predict/batch", json={"rows": rows}).json()["prediction_ids"]
+    now = datetime.now(UTC)
+    gone_month, straddling = (add_months(month_start(now), n) for n in (-3, -2))
+    for start in (gone_month, straddling):
+        # As the owner, who runs prune (psql itself connects as the superuser).
+        busy.postgres.psql(f'SET ROLE "{busy.env["DB_OWNER_USER"]}";'
+                           f" CREATE TABLE IF NOT EXISTS {partition_name(start)} PARTITION OF"
+                           f" predictions FOR VALUES FROM ({bound(start)})"
+                           f" TO ({bound(add_months(start, 1))})")
+    thirds = [new[:2_000], new[2_000:4_000], new[4_000:]]
+    for ids_, at in zip(thirds, (gone_month + timedelta(days=5), straddling + timedelta(days=5),
+                                 straddling + timedelta(days=25)), strict=True):
+        busy.postgres.psql(f"UPDATE predictions SET created_at = '{at.isoformat()}'"
+                           f" WHERE id BETWEEN {ids_[0]} AND {ids_[-1]}")
+    # Outcomes for every tenth row, in every month.
+    busy.postgres.psql("INSERT INTO outcomes (prediction_id, purchased, recorded_at)"
+                       f" SELECT id, true, now() FROM predictions WHERE id BETWEEN {new[0]}"
+                       f" AND {new[-1]} AND id % 10 = 0")
+    days = (now - (straddling + timedelta(days=15))).days
+    old = ids(busy, f"created_at < now() - interval '{days} days'")
+    kept = ids(busy, f"created_at >= now() - interval '{days} days'")
+    assert set(thirds[0]) | set(thirds[1]) <= old and not set(thirds[2]) & old
+    assert partition_name(gone_month) in attached(busy)
+
+    with Load(busy, threads=3) as load:
+        time.sleep(0.5)
+        output = twin_command(busy, "prune", "--older-than", str(days)).stdout
+        time.sleep(0.5)
+    assert output.strip() == f"deleted {len(old)} prediction rows older than {days} days"
+    assert partition_name(gone_month) not in attached(busy)
+    assert partition_name(straddling) in attached(busy)
+    assert busy.postgres.psql(f"SELECT to_regclass('{partition_name(gone_month)}')") == ""
+    assert ids(busy, "true") == kept | set(load.acknowledged())
+    assert ids(busy, f"id IN (SELECT prediction_id FROM outcomes) AND id BETWEEN {new[0]}"
+                     f" AND {new[-1]}") == {i for i in thirds[2] if i % 10 == 0}
+    assert load.outcomes and set(load.statuses()) == {200}
+    print(f"dropped {partition_name(gone_month)} and pruned {len(old)} rows in all while "
+          f"{len(load.outcomes)} predictions were answered")
 
 
 def table_digest(stack: Stack, table: str, order: str, database: str | None = None) -> str:

@@ -22,14 +22,12 @@ from tests.support.waiting import wait_for_version
 
 # Run in the copy: the migrated schema is the copy's tables (its own schema-drift check).
 SCHEMA_DRIFT = """
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from app.core.database import make_engine
 from app.core.settings import get_settings
-from app.store.tables import Base
+from app.store.schema_drift import differences
 engine = make_engine(get_settings(), as_owner=True)
 with engine.connect() as connection:
-    print(compare_metadata(MigrationContext.configure(connection), Base.metadata))
+    print(differences(connection))
 """
 
 

@@ -4,18 +4,15 @@ way round, fails here)."""
 
 from typing import Any
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import Column, Double, Engine, MetaData
 
+from app.store import schema_drift
 from app.store.tables import Base
 
 
 def differences(engine: Engine, metadata: MetaData = Base.metadata) -> list[Any]:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        found: list[Any] = compare_metadata(context, metadata)
-    return found
+        return schema_drift.differences(connection, metadata)
 
 
 def test_the_migrated_schema_is_the_tables(owner_engine: Engine) -> None:

@@ -117,8 +117,12 @@ COMMANDS = {
         lambda c, s, a: print(*ops.report(c, a.out), sep="\n"),
         lambda p: p.add_argument("--out", type=checked.folder, required=True,
                                  help="folder for the PNGs (made if missing)")),
+    "partitions": Command(
+        "create the prediction log's next months where missing and list its partitions",
+        lambda c, s, a: print(*(f"{p.name:24} {p.start or 'DEFAULT'} .. {p.end or ''}"
+                                for p in ops.log_partitions(c)), sep="\n")),
     "prune": Command(
-        "delete log rows (and outcomes) older than DAYS",
+        "remove log rows (and outcomes) older than DAYS: whole months by dropping partitions",
         lambda c, s, a: print(f"deleted {ops.prune(c, a.older_than)} prediction rows older "
                               f"than {a.older_than} days"),
         lambda p: p.add_argument("--older-than", type=checked.days, required=True,

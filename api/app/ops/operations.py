@@ -19,7 +19,7 @@ from app.core.settings import Settings
 from app.domain import dataset
 from app.domain.features import DEFAULT_FEATURES, FEATURES
 from app.domain.figures import HoldoutFigures
-from app.store import registry, retention, training_data
+from app.store import partitions, registry, retention, training_data
 from app.store.tables import ModelVersion
 
 log = logging.getLogger("app.ops")
@@ -54,8 +54,16 @@ def alembic_config(connection: Connection | None = None, app_role: str | None = 
 
 
 def migrate(connection: Connection, app_role: str) -> None:
+    """Apply the migrations, then make sure the log's next months have their partitions."""
     command.upgrade(alembic_config(connection, app_role), "head")
     connection.commit()
+    partitions.ensure_ahead(connection)
+
+
+def log_partitions(connection: Connection) -> list[partitions.Partition]:
+    """The log's partitions, after creating the months ahead that are missing."""
+    partitions.ensure_ahead(connection)
+    return partitions.partitions(connection)
 
 
 def seed(connection: Connection, csv_path: Path) -> int:
@@ -151,7 +159,10 @@ def rollback(connection: Connection) -> int:
 
 
 def prune(connection: Connection, older_than_days: int) -> int:
-    """Delete log rows (and their outcomes) older than that many days; returns how many."""
+    """Remove log rows (and their outcomes) older than that many days, whole months by
+    dropping their partitions; returns how many. Being daily, it also creates the months
+    ahead (as migrate does), so they exist even when nothing is deployed for months."""
+    partitions.ensure_ahead(connection)
     return retention.prune(connection, timedelta(days=older_than_days))
 
 

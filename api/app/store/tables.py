@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -74,12 +75,16 @@ def feature_tables(metadata: MetaData, features: FeatureSet) -> FeatureTables:
           for f in features),
         Column("purchased", Boolean, nullable=False),
     )
+    # Partitioned by month on created_at (migration 0007, `app.store.partitions`). PostgreSQL
+    # wants the partition key in every unique constraint of a partitioned table, hence the
+    # primary key (id, created_at); each id is still unique, as only the one sequence gives ids.
     predictions = Table(
         "predictions",
         metadata,
-        Column("id", BigInteger, primary_key=True),
+        Column("id", BigInteger, primary_key=True, autoincrement=False,
+               server_default=text("nextval('predictions_id_seq'::regclass)")),
         Column("created_at", DateTime(timezone=True), server_default=func.now(),
-               nullable=False),
+               primary_key=True),
         # The inputs as given: core features always, the others when the client sent them.
         # Nullable all the same (migration 0005): rows logged before an input was added have
         # no value for it; the request schemas require the core ones.
@@ -92,6 +97,7 @@ def feature_tables(metadata: MetaData, features: FeatureSet) -> FeatureTables:
         # nginx's X-Request-ID of the request that made it (migration 0004; none before it).
         Column("request_id", String(64)),
         CheckConstraint("probability >= 0 AND probability <= 1", name="probability_in_range"),
+        postgresql_partition_by="RANGE (created_at)",
     )
     return FeatureTables(dataset_rows, predictions)
 
@@ -144,13 +150,17 @@ holdout_people = Table(
     Column("position", Integer, unique=True, nullable=False),
 )
 
-# What really happened to a logged prediction (the app role may only INSERT here).
+# What really happened to a logged prediction (the app role may only INSERT here). One per
+# prediction. Not a ForeignKey since the log is partitioned (migration 0007 says why): its
+# triggers hold the rule instead, and copy the prediction's created_at (its month, for
+# retention) so writers name only `prediction_id`; an unknown id is a foreign-key violation.
 outcomes = Table(
     "outcomes",
     Base.metadata,
-    Column("prediction_id", BigInteger, ForeignKey("predictions.id"), primary_key=True),
+    Column("prediction_id", BigInteger, primary_key=True),
     Column("purchased", Boolean, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("prediction_created_at", DateTime(timezone=True), nullable=False),
 )
 
 # A view (migration 0003), described here for queries only: each version's outcome counts.

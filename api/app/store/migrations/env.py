@@ -5,11 +5,13 @@ from sqlalchemy import Connection
 
 from app.core.database import make_engine
 from app.core.settings import get_settings
+from app.store.partitions import include_name
 from app.store.tables import Base
 
 
 def run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=Base.metadata)
+    context.configure(connection=connection, target_metadata=Base.metadata,
+                      include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 
