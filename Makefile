@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 COMPOSE ?= docker compose
 
 .PHONY: help venv env local local-down local-status evaluate build up down start stop remove \
-	logs exec tools test lint bench clean train versions promote rollback backup restore \
+	logs exec tools test test-controls mutation lint bench clean train versions promote rollback \
+	backup restore \
 	local-backup local-restore prune local-prune k8s-files
 
 help:
@@ -23,6 +24,8 @@ help:
 	@echo "make remove      remove containers AND volumes (the database, certificates)"
 	@echo "make logs        follow the logs         make exec    a shell in an api container"
 	@echo "make test        run every test tier (unit, integration, e2e, browser)"
+	@echo "make test-controls  break each claim on purpose in a copy: its proving test must fail"
+	@echo "make mutation    mutmut on the pure modules: score >= 90 %, survivors in docs/mutation.md"
 	@echo "make lint        ruff, mypy and the import contracts (lint-imports)"
 	@echo "make bench       benchmark /predict through nginx (writes bench/results/)"
 	@echo "make k8s-files [K8S_OVERLAY=production]   copy the env files into a kustomize overlay"
@@ -126,6 +129,16 @@ exec:
 test: $(DEV) tools
 	@$(ENSURE_PACKAGES) local test
 	$(PY) -m pytest
+
+# The negative controls (tests/controls, docs/claims.md): each applies a deliberate breakage to a
+# throwaway copy of the checkout and passes only if the claim's proving test then fails.
+test-controls: $(DEV) tools
+	@$(ENSURE_PACKAGES) local test
+	$(PY) -m tests.controls
+
+# mutmut on the scorer, features, drift, strict JSON and request ids (scripts/mutation.py).
+mutation: $(DEV)
+	$(PY) scripts/mutation.py
 
 # lint-imports: the layer contracts of api/app ([tool.importlinter] in pyproject.toml).
 lint: $(DEV)
