@@ -187,6 +187,10 @@ def check_reach(commands: list[str], should_connect: bool) -> None:
     for command in commands:
         result = subprocess.run(shlex.split(command), capture_output=True, timeout=60,
                                 check=False)
+        # A command that could not run at all (126, 127: the shell's codes) proves nothing
+        # about the network: it is a failed check, not an unreachable address.
+        ran = result.returncode not in (126, 127)
+        expect(ran, f"{command!r} could not run (exit {result.returncode})")
         connected = result.returncode == 0
         expect(connected == should_connect,
                f"{command!r}: {'connected' if connected else 'no connection'}, expected "

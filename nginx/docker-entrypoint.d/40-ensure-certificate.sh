@@ -11,7 +11,7 @@ mkdir -p "$dir"
 umask 077
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
     -subj "/CN=${NGINX_SERVER_NAME:-localhost}" \
-    -addext "subjectAltName=DNS:${NGINX_SERVER_NAME:-localhost},DNS:localhost,IP:127.0.0.1" \
+    -addext "subjectAltName=DNS:${NGINX_SERVER_NAME:-localhost},DNS:localhost,IP:127.0.0.1,IP:::1" \
     -keyout "$dir/privkey.pem" -out "$dir/fullchain.pem" 2>/dev/null
 chmod 644 "$dir/fullchain.pem"
 echo "40-ensure-certificate: created a self-signed certificate in $dir"

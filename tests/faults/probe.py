@@ -9,6 +9,7 @@ Only the standard library: it runs with whatever Python the namespace's host has
 name checked is "localhost" (the test certificate's), whatever address is dialled.
 """
 
+import errno
 import json
 import socket
 import ssl
@@ -18,11 +19,15 @@ from typing import Any
 
 
 def connect(host: str, port: int) -> dict[str, Any]:
+    """`reason`: why not (ENETUNREACH: no route, ECONNREFUSED, "timeout"), so that a failure
+    of the probe itself is not taken for a network that keeps the two apart."""
     try:
         with socket.create_connection((host, port), timeout=3):
             return {"connected": True}
+    except TimeoutError:
+        return {"connected": False, "reason": "timeout"}
     except OSError as error:
-        return {"connected": False, "error": str(error)}
+        return {"connected": False, "reason": errno.errorcode.get(error.errno or 0, str(error))}
 
 
 def request(scheme: str, host: str, port: int, method: str, path: str, cafile: str,

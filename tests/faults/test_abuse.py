@@ -2,18 +2,20 @@
 bursts; and the TLS configuration checked by sslyze against Mozilla's intermediate profile."""
 
 import concurrent.futures
-import contextlib
 import datetime
 import ipaddress
 import json
+import select
 import shutil
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -25,11 +27,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from local.twin import Nginx, Stack, free_port
+from tests.faults import hostile_traffic
 from tests.support.clients import https_client
 from tests.support.servers import make_state_dir
 
 SECURITY_HEADERS = ("strict-transport-security", "x-content-type-options", "x-frame-options",
-                    "referrer-policy", "content-security-policy")
+                    "referrer-policy", "permissions-policy", "content-security-policy")
 
 
 def predictions_logged(stack: Stack) -> int:
@@ -135,36 +138,112 @@ def test_hostile_inputs_get_4xx_and_log_nothing(fault_stack: Stack) -> None:
     print(f"\n{len(HOSTILE)} hostile inputs: statuses {dict(statuses)}, 0 rows logged")
 
 
-def test_slow_header_clients_are_cut_off_and_do_not_block_others(fault_stack: Stack) -> None:
-    """Slowloris: 30 clients trickle header bytes; nginx drops them, others are served."""
-    context = fault_stack.nginx.ssl_context()
-    slow: list[ssl.SSLSocket] = []
-    for _ in range(30):
-        raw = socket.create_connection(("127.0.0.1", fault_stack.ports.https), timeout=5)
-        tls = context.wrap_socket(raw, server_hostname="localhost")
-        tls.sendall(b"POST /predict HTTP/1.1\r\nHost: localhost\r\n")
-        slow.append(tls)
-    started = time.monotonic()
-    served = []
-    with httpx.Client(base_url=fault_stack.https_url, verify=context, timeout=5) as client:
-        while time.monotonic() - started < 14:
-            served.append(client.post("/predict", json={"age": 30, "salary": 1}).status_code)
-            for sock in slow:  # one more byte each, never the end of the headers
-                with contextlib.suppress(OSError):
-                    sock.sendall(b"X")
-            time.sleep(0.5)
-    closed = 0
-    for sock in slow:
-        sock.settimeout(2)
+# --- slow clients -------------------------------------------------------------------------------
+
+# nginx's header and body timeouts (client_header_timeout, client_body_timeout), as the README
+# states them.
+HEADER_TIMEOUT_S = 10
+# How long each connection is watched: one still open then is held open.
+WATCH_S = HEADER_TIMEOUT_S + 8
+# Port, then what the client sends before it stalls: nothing at all (on 443 not even a TLS
+# handshake), half a request line, a request line and part of the headers, or (on 443: port
+# 80 redirects before reading a body) the headers and part of the body.
+SLOW_KINDS = ("plain-silent", "plain-half-line", "plain-headers",
+              "tls-silent", "tls-half-line", "tls-headers", "tls-body")
+SLOW_START = {"half-line": b"GET /heal", "headers": b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n",
+              "body": b"POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+                      b"application/json\r\nContent-Length: 100\r\n\r\n{\"age\""}
+# Sent one byte a second afterwards: never the end of the line or of the headers. None for the
+# body: its timeout runs between two reads, so each byte would start it again.
+SLOW_TRICKLE = {"silent": b"", "half-line": b"thz", "headers": b"X-Slow: 1234567", "body": b""}
+
+
+@dataclass
+class SlowClient:
+    kind: str
+    sock: socket.socket
+    trickle: bytes
+    opened: float = field(default_factory=time.monotonic)
+    closed_after: float | None = None  # seconds from opening to nginx's EOF or reset
+    how: str = "held open"
+    answer: bytes = b""
+
+    def closed(self, how: str) -> None:
+        self.closed_after, self.how = time.monotonic() - self.opened, how
+
+
+def open_slow_client(stack: Stack, kind: str) -> SlowClient:
+    scheme, what = kind.split("-", 1)
+    port = stack.ports.https if scheme == "tls" else stack.ports.http
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    if scheme == "tls" and what != "silent":
+        context = stack.nginx.ssl_context()
+        if what == "half-line":  # as https://127.0.0.1/ connects: no SNI
+            context.check_hostname = False
+        sock = context.wrap_socket(sock, server_hostname=None if what == "half-line"
+                                   else "localhost")
+    sock.sendall(SLOW_START.get(what, b""))
+    return SlowClient(kind, sock, SLOW_TRICKLE[what])
+
+
+def watch(client: SlowClient) -> None:
+    """Until nginx closes the connection (EOF or reset) or WATCH_S pass, trickling a byte a
+    second. A read that times out is no close: the connection is still open."""
+    sock, trickle = client.sock, list(client.trickle)
+    while time.monotonic() - client.opened < WATCH_S:
+        readable, _, _ = select.select([sock], [], [], 1.0)
+        if not readable:
+            if trickle:
+                try:
+                    sock.send(bytes([trickle.pop(0)]))
+                except (BrokenPipeError, ConnectionResetError):
+                    client.closed("reset")
+                    return
+            continue
+        sock.settimeout(0.5)
         try:
-            closed += sock.recv(1024) == b""
-        except OSError:
-            closed += 1
-        sock.close()
-    print(f"\nslow-header clients: {closed}/30 cut off by nginx after its 10 s header timeout; "
-          f"{len(served)} normal requests meanwhile, statuses {sorted(set(served))}")
-    assert set(served) == {200}
-    assert closed == 30
+            data = sock.recv(4096)
+        except (TimeoutError, ssl.SSLWantReadError):
+            continue  # a TLS 1.3 session ticket, no data: still open
+        except (ConnectionResetError, ssl.SSLEOFError):
+            client.closed("reset")
+            return
+        if not data:
+            client.closed("EOF")
+            return
+        client.answer += data
+
+
+def test_slow_header_clients_are_cut_off_and_do_not_block_others(fault_stack: Stack) -> None:
+    """Slowloris on both ports: 35 connections stall before their request line, headers or
+    body end; nginx closes each after its timeout (measured: the EOF or reset itself, and
+    when), while normal requests are served."""
+    clients = [open_slow_client(fault_stack, kind) for kind in SLOW_KINDS for _ in range(5)]
+    watchers = [threading.Thread(target=watch, args=(client,)) for client in clients]
+    for watcher in watchers:
+        watcher.start()
+    served = []
+    with httpx.Client(base_url=fault_stack.https_url, verify=fault_stack.nginx.ssl_context(),
+                      timeout=5) as client:
+        while any(watcher.is_alive() for watcher in watchers):
+            served.append(client.post("/predict", json={"age": 30, "salary": 1}).status_code)
+            time.sleep(0.5)
+    for watcher in watchers:
+        watcher.join()
+    for slow in clients:
+        slow.sock.close()
+    figures = {kind: sorted((c.how, None if c.closed_after is None else round(c.closed_after, 1))
+                            for c in clients if c.kind == kind) for kind in SLOW_KINDS}
+    print(f"\nslow clients, (how closed, after s) per kind: {figures}; {len(served)} normal "
+          f"requests meanwhile, statuses {sorted(set(served))}")
+    held = [c.kind for c in clients if c.closed_after is None]
+    assert held == [], f"held open past {WATCH_S} s: {Counter(held)}"
+    # Cut off by the timeout, not sooner (an error) nor much later.
+    times = [c.closed_after for c in clients if c.closed_after is not None]
+    assert min(times) >= HEADER_TIMEOUT_S - 1 and max(times) <= HEADER_TIMEOUT_S + 3, figures
+    # nginx closes without an answer (its access log says 408).
+    assert [c.answer for c in clients if c.answer] == []
+    assert len(served) >= 10 and set(served) == {200}
 
 
 def test_a_burst_from_one_client_gets_429_and_no_5xx(stack: Stack) -> None:
@@ -181,6 +260,63 @@ def test_a_burst_from_one_client_gets_429_and_no_5xx(stack: Stack) -> None:
     limited = next(r for r in responses if r.status_code == 429)
     for header in SECURITY_HEADERS:
         assert header in limited.headers
+
+
+# --- the access log ---------------------------------------------------------------------------
+
+LOG_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "time": str, "request_id": str, "remote_addr": str, "method": str, "uri": str,
+    "status": (int, type(None)), "body_bytes_sent": int, "request_time": (int, float),
+    "upstream_time": str, "user_agent": str}
+
+
+def access_log_problems(log: bytes) -> list[str]:
+    """Each line that is not one JSON object (UTF-8) with the fields and types above."""
+    problems = []
+    for number, line in enumerate(log.splitlines(), 1):
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except ValueError as error:  # UnicodeDecodeError and JSONDecodeError
+            problems.append(f"line {number}: {error}: {line[:200]!r}")
+            continue
+        wrong = {k: record.get(k) for k, kind in LOG_FIELDS.items()
+                 if not isinstance(record.get(k), kind)}
+        if wrong or set(record) != set(LOG_FIELDS):
+            problems.append(f"line {number}: fields {sorted(record)}, wrong {wrong}")
+    return problems
+
+
+def test_the_access_log_is_json_after_hostile_traffic(fault_stack: Stack) -> None:
+    """HTTP/2 streams aborted (a 16 KiB header, RST_STREAM mid-body, the connection closed),
+    bytes that are not UTF-8, quotes, control characters, oversized lines and headers: then
+    every line of nginx's access log must parse."""
+    log = fault_stack.nginx.prefix / "access.log"
+    lines_before = len(log.read_bytes().splitlines())
+    senders = {
+        **hostile_traffic.h2_senders("127.0.0.1", fault_stack.ports.https,
+                                     fault_stack.nginx.ssl_context),
+        **hostile_traffic.http1_senders("127.0.0.1", fault_stack.ports.http,
+                                        fault_stack.ports.https, fault_stack.nginx.ssl_context),
+    }
+    answers = {name: send() for name, send in senders.items()}
+    # Values that are valid stay as sent (UTF-8 included; none at all is "").
+    ordinary = {b"X-Request-ID": b"access-log-utf8", b"User-Agent": "edge-test/1.0 \u2713".encode()}
+    with httpx.Client(verify=fault_stack.nginx.ssl_context(), timeout=10) as client:
+        client.get(f"{fault_stack.https_url}/healthz?token=secret", headers=ordinary)
+    time.sleep(1)  # streams nginx finishes after the client left are logged when it notices
+    content = log.read_bytes()
+    problems = access_log_problems(content)
+    added = [json.loads(line) for line in content.splitlines()[lines_before:]
+             if not access_log_problems(line)]
+    print(f"\nhostile traffic: {answers}\naccess log: {len(added)} lines added, "
+          f"{len(content.splitlines())} in all, {len(problems)} not JSON")
+    assert problems == []
+    assert len(added) >= len(senders)
+    assert [r["status"] for r in added if r["uri"] == "/healthz" and r["status"] is None]
+    assert "(not UTF-8)" in {r["user_agent"] for r in added}
+    [line] = [r for r in added if r["request_id"] == "access-log-utf8"]
+    assert (line["uri"], line["user_agent"]) == ("/healthz", "edge-test/1.0 \u2713")
+    assert "" in {r["user_agent"] for r in added}
 
 
 # --- TLS ----------------------------------------------------------------------------------------

@@ -104,16 +104,19 @@ def test_gunicorn_worker_killed_three_times(fault_stack: Stack) -> None:
 
 def test_app_sessions_terminated_three_times(fault_stack: Stack) -> None:
     role = fault_stack.env["APP_DB_USER"]
+    terminated: list[int] = []
 
     def terminate_sessions(_: Load) -> float:
-        fault_stack.postgres.psql(
+        terminated.append(int(fault_stack.postgres.psql(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             f"WHERE usename = '{role}'"
-        )
+        )))
         return time.monotonic()
 
     load = run_with_faults(fault_stack, "every app session terminated 3 times during 20 s",
                            20, 3, terminate_sessions)
+    print(f"sessions terminated each time: {terminated}")
+    assert len(terminated) == 3 and min(terminated) >= 1  # each fault hit the pool
     assert set(load.statuses()) <= {200, 503}
 
 

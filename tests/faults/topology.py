@@ -180,6 +180,11 @@ class Topology:
     def can_connect(self, from_service: str, host: str, port: int) -> bool:
         return bool(self.probe(self.ns(from_service), "connect", host, str(port))["connected"])
 
+    def connect_outcome(self, netns: str, host: str, port: int) -> str:
+        """"connected", or the reason there was no connection (ENETUNREACH, ...)."""
+        result = self.probe(netns, "connect", host, str(port))
+        return "connected" if result["connected"] else str(result["reason"])
+
     def wait_for(self, netns: str, scheme: str, host: str, port: int, path: str,
                  timeout: float) -> None:
         result = self.probe(netns, "wait", scheme, host, str(port), path, str(timeout),

@@ -102,10 +102,8 @@ class ObservabilityMiddleware:
         requests, latency = series
         requests.inc()
         latency.observe(seconds)
-        path = scope["path"]
-        if scope["query_string"]:
-            path += "?" + scope["query_string"].decode("latin-1")
+        # The path only, never the query string: a client may put a credential there.
         access_log.info("request", extra={
-            "method": scope["method"], "path": path, "route": route,
+            "method": scope["method"], "path": scope["path"], "route": route,
             "status": status, "duration_ms": round(seconds * 1000, 3),
         })
