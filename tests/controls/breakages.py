@@ -195,6 +195,29 @@ CONTROLS: tuple[Control, ...] = (
         (Edit("nginx/nginx.conf", r"log_format json escape=json ", "log_format json "),),
         r"line \d+: (Invalid|Expecting)"),
     Control(
+        "nginx-errors-json", "nginx's own errors are JSON with every security header (here its "
+        "error_page line removed: its HTML pages come back)",
+        ("tests/e2e/test_edge.py::test_nginx_own_errors_are_json_with_the_security_headers",),
+        (Edit(TEMPLATE, r"^\s*error_page 400 403 404 .*/\.error;\n", ""),),
+        r"text/html"),
+    Control(
+        "hidden-files", "no hidden file (.env, .git/) is ever served, even from the page's folder",
+        (f"{THROUGH}::test_no_secrets_served",),
+        (Edit(TEMPLATE, r"^\s*location ~ /\\\. \{\n\s*return 404;\n\s*\}\n", ""),),
+        r"assert 200 == 404"),
+    Control(
+        "query-token-not-logged", "a token in a query string reaches no log line (here nginx "
+        "logs the whole request URI again)",
+        ("tests/e2e/test_edge.py::test_a_token_in_the_query_string_reaches_no_log_line",),
+        (Edit("nginx/nginx.conf", r'"uri":"\$log_path"', '"uri":"$request_uri"'),),
+        r"\['nginx'\]"),
+    Control(
+        "loopback-names", "nginx serves the loopback names whatever the public name (here they "
+        "get 421 again)",
+        ("tests/e2e/test_edge.py::test_the_loopback_names_are_served_whatever_the_public_name",),
+        (Edit(TEMPLATE, r'^\s*"~\^\(localhost\|127.*\n', ""),),
+        r"421"),
+    Control(
         "workshop-result", "the workshop's result: accuracy 0.89, confusion matrix "
         "[[65, 3], [8, 24]]", ("tests/unit/test_training.py::test_the_workshop_result",),
         (Edit("api/app/domain/dataset.py", r"^RANDOM_STATE = 0$", "RANDOM_STATE = 1"),),
