@@ -136,9 +136,17 @@ test-controls: $(DEV) tools
 	@$(ENSURE_PACKAGES) local test
 	$(PY) -m tests.controls
 
-# mutmut on the scorer, features, drift, strict JSON and request ids (scripts/mutation.py).
-mutation: $(DEV)
-	$(PY) scripts/mutation.py
+# mutmut on the scorer, features, drift, strict JSON and request ids (scripts/mutation.py), in an
+# environment of its own (requirements-mutation.txt says why).
+MUTATION_VENV ?= .venv-mutation
+$(MUTATION_VENV)/bin/mutmut: requirements-mutation.txt requirements-dev.txt | $(RUNTIME)
+	$(PYTHON) -m venv --without-pip $(MUTATION_VENV)
+	env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/uv pip install -q --python $(MUTATION_VENV)/bin/python \
+	  -e api -r requirements-mutation.txt
+	@touch $@
+
+mutation: $(MUTATION_VENV)/bin/mutmut
+	$(MUTATION_VENV)/bin/python scripts/mutation.py
 
 # lint-imports: the layer contracts of api/app ([tool.importlinter] in pyproject.toml).
 lint: $(DEV)

@@ -45,7 +45,9 @@ def setup_cfg() -> str:
     return ("[mutmut]\n"
             f"source_paths ={listing(MODULES)}\n"
             f"pytest_add_cli_args_test_selection ={listing(TESTS)}\n"
-            "also_copy =\n    local\n    app\n")
+            "also_copy =\n    local\n    app\n"
+            # A mutant is killed by its first failing test: no need to run the rest.
+            "pytest_add_cli_args =\n    -x\n    -q\n")
 
 
 def build_workspace() -> None:

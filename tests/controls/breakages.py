@@ -112,7 +112,7 @@ CONTROLS: tuple[Control, ...] = (
         "redirect-308", "HTTP redirects to HTTPS with 308 (a POST stays a POST)",
         (f"{THROUGH}::test_http_redirects_with_308_and_a_post_stays_a_post",),
         (Edit(TEMPLATE, r"return 308 https://", "return 301 https://"),),
-        r"301 == 308|assert 301"),
+        r"\[301\] == \[308\]"),
     Control(
         "metrics-hidden", "/metrics is not reachable through nginx (404)",
         (f"{OPERATIONS}::test_metrics_are_not_served_through_nginx",),
@@ -124,7 +124,7 @@ CONTROLS: tuple[Control, ...] = (
         ("tests/faults/test_network.py::test_segmentation",),
         (Edit(COMPOSE, r"(    networks:\n      - front\n)(    depends_on:\n      api:)",
               r"\1      - db\n\2"),),
-        r"'nginx -> db:5432': True"),
+        r"'nginx -> db:5432': 'connected'"),
     Control(
         "api-no-owner-secret", "the api processes hold no owner or superuser secret (here "
         "docker-compose.yml gives the api the owner's env file)",
@@ -175,7 +175,7 @@ CONTROLS: tuple[Control, ...] = (
         "(here nginx no longer passes it on)",
         (f"{OPERATIONS}::test_one_answer_followed_from_nginx_to_the_app_to_its_row",),
         (Edit(TEMPLATE, r"^\s*proxy_set_header X-Request-ID \$request_id_out;\n", ""),),
-        r"assert \[\] == \[\('app\.access'"),
+        r"assert \[\] == \[\('app\.access"),
     Control(
         "hot-reload-bound", "a promote reaches every worker within 2 s, without a restart "
         "(here the listener LISTENs on the wrong channel, leaving the 10 s re-check)",

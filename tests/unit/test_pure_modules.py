@@ -1,6 +1,7 @@
 """Exact figures of the pure modules (features, drift, strict JSON, request ids): what the
 mutation run (`make mutation`, docs/mutation.md) showed the other tests left unchecked."""
 
+import asyncio
 import json
 import math
 from typing import Any
@@ -21,7 +22,7 @@ from app.domain.features import (
     NumericFeature,
     describe,
 )
-from app.web.strict_json import StrictJSONRoute, parse_json
+from app.web.strict_json import StrictJSONRequest, StrictJSONRoute, parse_json
 
 # --- features: the declared inputs, as the README and docs/api.md state them -----------------
 
@@ -228,3 +229,22 @@ def test_the_drift_window_is_a_thousand_rows() -> None:
     from app.core.settings import Settings
 
     assert Settings.model_fields["drift_window"].default == 1_000
+
+
+def test_a_request_body_is_parsed_once() -> None:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b'{"a": [1]}', "more_body": False}
+
+    request = StrictJSONRequest({"type": "http", "method": "POST", "headers": []}, receive)
+
+    async def twice() -> tuple[Any, Any]:
+        return await request.json(), await request.json()
+
+    first, second = asyncio.run(twice())
+    assert first == {"a": [1]} and first is second
+
+
+def test_with_feature_adds_one_at_the_end() -> None:
+    extended = FEATURES.with_feature(numeric())
+    assert extended.names == ("age", "salary", "gender", "height")
+    assert FEATURES.names == ("age", "salary", "gender")
