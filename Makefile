@@ -132,7 +132,7 @@ test: $(DEV) tools
 
 # The negative controls (tests/controls, docs/claims.md): each applies a deliberate breakage to a
 # throwaway copy of the checkout and passes only if the claim's proving test then fails.
-test-controls: $(DEV) tools
+test-controls: $(DEV)
 	@$(ENSURE_PACKAGES) local test
 	$(PY) -m tests.controls
 

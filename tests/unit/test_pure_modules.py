@@ -22,6 +22,7 @@ from app.domain.features import (
     NumericFeature,
     describe,
 )
+from app.domain.scorer import Scorer
 from app.web.strict_json import StrictJSONRequest, StrictJSONRoute, parse_json
 
 # --- features: the declared inputs, as the README and docs/api.md state them -----------------
@@ -248,3 +249,44 @@ def test_with_feature_adds_one_at_the_end() -> None:
     extended = FEATURES.with_feature(numeric())
     assert extended.names == ("age", "salary", "gender", "height")
     assert FEATURES.names == ("age", "salary", "gender")
+
+
+# --- the scorer: its stored parameters and the 50 % line, exactly ------------------------------
+
+
+def small_scorer(coef: tuple[float, float] = (1.0, 2.0)) -> Scorer:
+    # decision = (age - 1) / 2 * coef[0] + (salary - 1) / 4 * coef[1] - 4
+    return Scorer.from_parameters({
+        "numeric": ["age", "salary"], "impute": [0.0, 0.0], "categorical": [],
+        "mean": [1.0, 1.0], "scale": [2.0, 4.0], "coef": list(coef), "intercept": -4.0,
+        "layout": "F"})
+
+
+def test_the_stored_parameters_survive_a_round_trip() -> None:
+    scorer = small_scorer()
+    assert scorer.layout == "F"
+    assert Scorer.from_parameters(scorer.parameters()).parameters() == scorer.parameters()
+
+
+def test_the_boundary_is_exact() -> None:
+    # 0.5 age - 0.5 + 0.5 salary - 0.5 - 4 = 0  <=>  salary = 10 - age
+    assert small_scorer().boundary("age", "salary", {}) == {
+        "intercept": 10.0, "slope": -1.0, "buy_above": True}
+    assert small_scorer((1.0, -2.0)).boundary("age", "salary", {})["buy_above"] is False
+
+
+def test_an_unknown_feature_name_is_the_key_error() -> None:
+    with pytest.raises(KeyError, match="height"):
+        FEATURES["height"]
+
+
+def test_every_missing_core_input_is_named() -> None:
+    with pytest.raises(ValueError, match=r"^every version uses age, salary$"):
+        FEATURES.select(["gender"])
+
+
+def test_parameters_after_the_media_type_do_not_matter() -> None:
+    response = strict_app().post(
+        "/with-body", content=b'{"age": 3}',
+        headers={"Content-Type": "application/json; charset=utf-8; profile=x"})
+    assert response.status_code == 200
