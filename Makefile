@@ -5,9 +5,8 @@ PY := $(VENV)/bin/python
 COMPOSE ?= docker compose
 
 .PHONY: help venv env local local-down local-status evaluate build up down start stop remove \
-	logs exec tools test test-controls mutation lint bench clean train versions promote rollback \
-	backup restore \
-	local-backup local-restore prune local-prune k8s-files
+	logs exec tools node-tools test test-engine test-controls mutation lint bench clean train \
+	versions promote rollback backup restore local-backup local-restore prune local-prune k8s-files
 
 help:
 	@echo "make local       start the local twin (PostgreSQL, API, nginx) on 8080/8443"
@@ -18,7 +17,7 @@ help:
 	@echo "make evaluate    train from the twin's database and print the workshop's accuracy"
 	@echo "make train [ARGS='--features age,salary,gender']  a candidate version (twin)"
 	@echo "make versions    list them     make promote VERSION=N [ARGS=--force]     make rollback"
-	@echo "make env         create .env, .env_db, .env_db_owner, .env_db_app with generated secrets"
+	@echo "make env         create .env, .env_api, .env_db, .env_db_owner, .env_db_app (generated secrets)"
 	@echo "make build       build the images        make up      build and start (docker compose)"
 	@echo "make start/stop  start/stop the containers   make down  stop and remove them (data kept)"
 	@echo "make remove      remove containers AND volumes (the database, certificates)"
@@ -26,6 +25,7 @@ help:
 	@echo "make test        run every test tier (unit, integration, e2e, browser)"
 	@echo "make test-controls  break each claim on purpose in a copy: its proving test must fail"
 	@echo "make mutation    mutmut on the pure modules: score >= 90 %, survivors in docs/mutation.md"
+	@echo "make test-engine docker-compose.yml on a Docker engine of its own (docs/engine-tier.md)"
 	@echo "make lint        ruff, mypy and the import contracts (lint-imports)"
 	@echo "make bench       benchmark /predict through nginx (writes bench/results/)"
 	@echo "make k8s-files [K8S_OVERLAY=production]   copy the env files into a kustomize overlay"
@@ -96,7 +96,7 @@ promote: $(PY)
 rollback: $(PY)
 	$(PY) -m local.twin run -- python -m app rollback
 
-ENV_FILES := .env .env_db .env_db_owner .env_db_app
+ENV_FILES := .env .env_api .env_db .env_db_owner .env_db_app
 
 $(ENV_FILES):
 	@echo "missing $@: run 'make env' (generated secrets) or copy $@.example and edit it"; exit 1
@@ -126,7 +126,17 @@ logs:
 exec:
 	$(COMPOSE) exec api sh
 
-test: $(DEV) tools
+# The browser tier's Node tools (Lighthouse, axe-core), as tests/browser/package-lock.json pins
+# them; installed again only when that file changes.
+NODE_TOOLS := tests/browser/node_modules/.installed
+$(NODE_TOOLS): tests/browser/package.json tests/browser/package-lock.json
+	@$(ENSURE_PACKAGES) test
+	npm ci --prefix tests/browser --no-audit --no-fund
+	@touch $@
+
+node-tools: $(NODE_TOOLS)
+
+test: $(DEV) tools $(NODE_TOOLS)
 	@$(ENSURE_PACKAGES) local test
 	$(PY) -m pytest
 
@@ -148,6 +158,12 @@ $(MUTATION_VENV)/bin/mutmut: requirements-mutation.txt requirements-dev.txt | $(
 mutation: $(MUTATION_VENV)/bin/mutmut
 	$(MUTATION_VENV)/bin/python scripts/mutation.py
 
+# docker-compose.yml on a real Docker engine the tier starts itself, with stand-in base images
+# (no registry here): docs/engine-tier.md. Not part of `make test`; .ci/run runs it after.
+test-engine: $(DEV)
+	@$(ENSURE_PACKAGES) engine
+	$(PY) -m pytest tests/engine -p no:cacheprovider --durations=0
+
 # lint-imports: the layer contracts of api/app ([tool.importlinter] in pyproject.toml).
 lint: $(DEV)
 	$(VENV)/bin/ruff check .
@@ -162,16 +178,18 @@ clean: local-down
 	rm -rf .local artifacts
 
 # Backups: pg_dump's custom format as the owner, named by UTC time; written to a temporary name
-# first, so a failed dump never looks like a backup. The password comes from the db
+# first, so a failed dump never looks like a backup. They hold personal data: each dump 0600
+# (umask 077) in a 0700 folder (made so even if it was there before). The password comes from the db
 # container's own environment (.env_db_owner), never from this file or a command line.
-BACKUP_NAME = backups/social-ads-$$(date -u +%Y%m%dT%H%M%SZ).dump
+BACKUP_DIR ?= backups
+BACKUP_NAME = $(BACKUP_DIR)/social-ads-$$(date -u +%Y%m%dT%H%M%SZ).dump
 PG_AS_OWNER = PGPASSWORD="$$DB_OWNER_PASSWORD" PGHOST=127.0.0.1 PGUSER="$$DB_OWNER_USER" PGDATABASE="$$POSTGRES_DB"
 RETENTION_DAYS ?= 90
 DAYS ?= $(RETENTION_DAYS)
 
 backup:
-	@mkdir -p backups
-	@name=$(BACKUP_NAME); \
+	@install -d -m 700 $(BACKUP_DIR)
+	@umask 077; name=$(BACKUP_NAME); \
 	$(COMPOSE) exec -T db sh -c '$(PG_AS_OWNER) pg_dump --format=custom' > "$$name.partial" \
 	  && mv "$$name.partial" "$$name" && echo "wrote $$name" \
 	  || { rm -f "$$name.partial"; echo "backup failed"; exit 1; }

@@ -30,7 +30,7 @@ def create_app() -> FastAPI:
         with Session(engine) as session:
             stored = session.get_one(ModelVersion, registry.served_version_number(session))
             state.update(engine=engine, version=stored.version,
-                         features=FEATURES.select(stored.features),
+                         features=FEATURES.stored(stored.features),
                          pipeline=training.load_pipeline(stored.pipeline))
         yield
         engine.dispose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from local.twin.compose import ROOT, ensure_env_files
@@ -74,12 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 def backup(stack: Stack) -> Path:
     """backups/social-ads-<UTC time>.dump, as `make backup` names compose's."""
     stack.postgres.start()  # a no-op while the twin runs
-    target = ROOT / "backups" / time.strftime("social-ads-%Y%m%dT%H%M%SZ.dump", time.gmtime())
-    target.parent.mkdir(exist_ok=True)
-    partial = target.with_suffix(".partial")
-    stack.postgres.dump(partial)
-    partial.rename(target)  # a failed dump never looks like a backup
-    return target
+    return stack.postgres.backup(ROOT / "backups")
 
 
 def status(pid: int | None) -> str:

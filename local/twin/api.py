@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local.twin import compose
-from local.twin.migrate import venv_path
+from local.twin.migrate import code_path, venv_path
 from local.twin.processes import (
     TwinError,
     base_environment,
@@ -30,6 +30,8 @@ class Api:
     netns: str | None = None
     replicas: int = 1
     bind_host: str = "127.0.0.1"
+    # The image's /app: the API's code (a test points it at a changed copy).
+    api_dir: Path = compose.ROOT / "api"
 
     def pid_file(self, replica: int) -> Path:
         return self.state_dir / f"api-{replica}.pid"
@@ -70,9 +72,10 @@ class Api:
             process = subprocess.Popen(
                 [*in_netns(self.netns), *compose.command("api")],
                 env={**base_environment(), **self.env, "API_BIND": bind, "PATH": venv_path(),
+                     **code_path(self.api_dir),
                      # compose: /tmp/prometheus in each replica's own tmpfs.
                      "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir(replica))},
-                cwd=compose.ROOT / "api", stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.api_dir, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         self.pid_file(replica).write_text(str(process.pid))

@@ -44,8 +44,12 @@ def command(name: str) -> list[str]:
 
 def read_env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines, as compose's env_file reads them (no quotes, no expansion)."""
+    return read_env_text(path.read_text())
+
+
+def read_env_text(text: str) -> dict[str, str]:
     values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             key, _, value = line.partition("=")
@@ -58,14 +62,40 @@ def all_env_files() -> list[str]:
     return sorted(path.name.removesuffix(".example") for path in ROOT.glob(".env*.example"))
 
 
+def move_keys_here(env_dir: Path, name: str, text: str) -> str:
+    """`text` (env file `name`, being made from its example) with the values of its keys that
+    an older layout kept in another env file, moved out of that file: API_TOKEN was in .env
+    before .env_api held it, and the migrate service, which reads .env, must not hold it. The
+    token is kept, so its clients keep working."""
+    wanted = set(read_env_text(text))
+    for other in all_env_files():
+        path = env_dir / other
+        if other == name or not path.exists():
+            continue
+        belongs = set(read_env_file(ROOT / f"{other}.example"))
+        lines = path.read_text().splitlines(keepends=True)
+        kept = []
+        for line in lines:
+            key, _, value = (part.strip() for part in line.partition("="))
+            if key in wanted and key not in belongs:  # a comment's "key" is never wanted
+                text = "".join(f"{key}={value}\n" if read_env_text(mine).keys() == {key}
+                               else mine for mine in text.splitlines(keepends=True))
+                print(f"moved {key} from {path} to {env_dir / name}")
+            else:
+                kept.append(line)
+        if kept != lines:
+            path.write_text("".join(kept))
+    return text
+
+
 def ensure_env_files(env_dir: Path) -> None:
     """First run: every env file compose names, from its example, each placeholder a
-    generated secret."""
+    generated secret (or the value an older layout kept in another file)."""
     for name in all_env_files():
         target = env_dir / name
         if target.exists():
             continue
-        text = (ROOT / f"{name}.example").read_text()
+        text = move_keys_here(env_dir, name, (ROOT / f"{name}.example").read_text())
         while PLACEHOLDER in text:
             text = text.replace(PLACEHOLDER, secrets.token_urlsafe(24), 1)
         target.write_text(text)

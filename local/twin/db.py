@@ -186,6 +186,17 @@ class Postgres:
         self._as_owner("pg_dump", "--format=custom", f"--file={target}",
                        f"--dbname={self.env['POSTGRES_DB']}")
 
+    def backup(self, folder: Path) -> Path:
+        """folder/social-ads-<UTC time>.dump, as `make backup` names compose's."""
+        target = folder / time.strftime("social-ads-%Y%m%dT%H%M%SZ.dump", time.gmtime())
+        # Personal data: the folder 0700 (even if it was there before), the dump 0600.
+        folder.mkdir(mode=0o700, exist_ok=True)
+        folder.chmod(0o700)
+        partial = target.with_suffix(".partial")
+        self.dump(partial)
+        partial.rename(target)  # a failed dump never looks like a backup
+        return target
+
     def restore(self, source: Path, database: str | None = None) -> None:
         """Load a dump into an empty database the owner owns (a new volume's, once db/init ran),
         as the owner and in one transaction: it lands whole or not at all."""
@@ -201,8 +212,10 @@ class Postgres:
     def _as_owner(self, program: str, *args: str) -> None:
         env = {**self.client_env(), "PGUSER": self.env["DB_OWNER_USER"],
                "PGPASSWORD": self.env["DB_OWNER_PASSWORD"]}
+        # umask 077: a file it writes (a dump: personal data) is its owner's alone.
         result = subprocess.run([*in_netns(self.netns), str(self.bin_dir / program), *args],
-                                env=env, capture_output=True, text=True, check=False)
+                                env=env, capture_output=True, text=True, check=False,
+                                umask=0o077)
         if result.returncode != 0:
             raise TwinError(f"{program} failed: {result.stderr.strip()}")
 

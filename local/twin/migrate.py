@@ -18,11 +18,19 @@ def venv_path() -> str:
     return f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
 
 
+def code_path(api_dir: Path) -> dict[str, str]:
+    """The API's code from `api_dir` when it is not the checkout the virtualenv installed (a
+    changed copy): first on the path, before the installed package."""
+    return {} if api_dir == compose.ROOT / "api" else {"PYTHONPATH": str(api_dir)}
+
+
 @dataclass
 class Migrate:
     state_dir: Path
     env: dict[str, str]
     netns: str | None = None
+    # The image's /app: the API's code (a test points it at a changed copy).
+    api_dir: Path = compose.ROOT / "api"
 
     @property
     def log_file(self) -> Path:
@@ -34,8 +42,9 @@ class Migrate:
         as `docker compose run --rm migrate ...` runs it; never raises on its exit code."""
         return subprocess.run(
             [*in_netns(self.netns), *command],
-            env={**base_environment(), **self.env, "PATH": venv_path()},
-            cwd=compose.ROOT / "api", capture_output=capture, text=True, timeout=timeout,
+            env={**base_environment(), **self.env, "PATH": venv_path(),
+                 **code_path(self.api_dir)},
+            cwd=self.api_dir, capture_output=capture, text=True, timeout=timeout,
             check=False,
         )
 
@@ -43,8 +52,9 @@ class Migrate:
         with self.log_file.open("ab") as log:
             result = subprocess.run(
                 [*in_netns(self.netns), *compose.command("migrate")],
-                env={**base_environment(), **self.env, "PATH": venv_path()},
-                cwd=compose.ROOT / "api",
+                env={**base_environment(), **self.env, "PATH": venv_path(),
+                     **code_path(self.api_dir)},
+                cwd=self.api_dir,
                 stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False,
             )
         if result.returncode != 0:

@@ -8,6 +8,7 @@ import re
 import shutil
 import ssl
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,10 @@ from local.twin.processes import (
 TEMPLATE = compose.ROOT / "nginx" / "templates" / "default.conf.template"
 # The edge's rates, bursts and connection cap: compose gives nginx this same file (env_file).
 LIMITS = compose.ROOT / "nginx" / "limits.env"
+# The page's source and the script that makes the served folder from it (nginx/Dockerfile
+# runs the same one).
+STATIC = compose.ROOT / "nginx" / "static"
+BUILD_STATIC = compose.ROOT / "nginx" / "build_static.py"
 
 
 def edge_limits() -> dict[str, str]:
@@ -96,10 +101,10 @@ class Nginx:
         }
 
     def render(self) -> Path:
-        # The page is copied, as the image's COPY does: nginx's workers may not be allowed
-        # into the checkout (a 0700 home or temporary folder) but can read the state folder.
-        static = compose.ROOT / "nginx" / "static"
-        shutil.copytree(static, self.prefix / "html", dirs_exist_ok=True)
+        # The page is built into the state folder by the script the image's first stage runs
+        # (hashed names, gzip copies): nginx's workers may not be allowed into the checkout (a
+        # 0700 home or temporary folder) but can read the state folder.
+        build_static(self.prefix / "html")
         make_traversable(self.prefix / "html")
         (self.prefix / "acme").mkdir(exist_ok=True)
         text = render_template(TEMPLATE.read_text(), self.template_vars())
@@ -159,6 +164,13 @@ class Nginx:
         pid = self.pid()
         if pid is not None:
             stop_pid(pid)
+
+
+def build_static(dest: Path) -> None:
+    result = subprocess.run([sys.executable, str(BUILD_STATIC), str(STATIC), str(dest)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise TwinError(f"{BUILD_STATIC.name} failed:\n{result.stderr}")
 
 
 def render_template(text: str, values: dict[str, str]) -> str:

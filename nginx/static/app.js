@@ -5,24 +5,41 @@
 "use strict";
 
 const COLORS = {
-  buyRegion: [253, 231, 200],
-  noBuyRegion: [219, 232, 245],
+  buyRegion: "rgb(253, 231, 200)",
+  noBuyRegion: "rgb(219, 232, 245)",
   buy: "#b45309",
   noBuy: "#1e5a96",
   boundary: "#1b1f24",
   axis: "#4a5360",
 };
-const MARGIN = { left: 64, right: 16, top: 12, bottom: 44 };
+// In CSS pixels: the canvases are sized to their box (times the screen's pixel ratio), so the
+// axis text stays 12 px at any width.
+const MARGIN = { left: 64, right: 12, top: 12, bottom: 44 };
+const ASPECT = 380 / 520;
 
 const $ = (id) => document.getElementById(id);
-const state = { inputs: [], model: null, lastPrediction: null };
+const state = { inputs: [], model: null, lastPrediction: null, busy: false };
 const percent = (value) => `${(value * 100).toFixed(1)} %`;
 
+const pause = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+// Status 0: the service could not be reached at all (every caller says so in its own words).
+// A read that failed in the network (a dropped connection, a phone between cells) is tried
+// twice more; a POST never is: it may have been logged.
 async function api(path, options = {}) {
-  const response = await fetch(path, {
-    ...options,
-    headers: { Accept: "application/json", ...(options.headers || {}) },
-  });
+  const tries = (options.method || "GET") === "GET" ? 3 : 1;
+  let response;
+  for (let attempt = 1; response === undefined; attempt += 1) {
+    try {
+      response = await fetch(path, {
+        ...options,
+        headers: { Accept: "application/json", ...(options.headers || {}) },
+      });
+    } catch {
+      if (attempt >= tries) return { status: 0, ok: false, body: null };
+      await pause(250 * attempt);
+    }
+  }
   let body = null;
   try {
     body = await response.json();
@@ -43,27 +60,60 @@ const formatNumber = (value) => Number(value).toLocaleString("en");
 
 // --- the decision boundary --------------------------------------------------------------------
 
+// Each axis spans its values plus this share of their range on both sides, never below the
+// input's declared minimum: the same rule for any numeric input (no input's units are assumed).
+const AXIS_PADDING = 0.05;
+
+function paddedRange(values, low) {
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  const pad = (max - min || Math.abs(max) || 1) * AXIS_PADDING;
+  return [Math.max(low, min - pad), max + pad];
+}
+
 // One panel: two numeric inputs on the axes, the categories fixed as `panel.given`. Which side
 // of the 50 % line buys comes from /model's `boundary`; the page computes no probability.
 class Plot {
-  constructor(regions, overlay, panel, points, labels) {
+  constructor(regions, overlay, panel, points, labels, lows) {
     this.regions = regions;
     this.overlay = overlay;
     this.panel = panel;
     this.labels = labels;
+    this.lows = { x: lows[panel.x] ?? -Infinity, y: lows[panel.y] ?? -Infinity };
     this.points = points.filter((p) => p[panel.x] !== null && p[panel.y] !== null
       && Object.entries(panel.given).every(([name, value]) => p[name] === value));
     const xs = points.map((p) => p[panel.x]).filter((v) => v !== null);
     const ys = points.map((p) => p[panel.y]).filter((v) => v !== null);
-    this.domain = {
-      x: [Math.min(...xs) - 2, Math.max(...xs) + 2],
-      y: [Math.max(0, Math.min(...ys) - 10000), Math.max(...ys) + 10000],
-    };
+    this.domain = { x: paddedRange(xs, this.lows.x), y: paddedRange(ys, this.lows.y) };
     this.query = null;
+    this.ratio = 1;
+    this.cssWidth = 0; // not drawn yet: resize() sizes the canvases first
+    this.cssHeight = 0;
+    this.lastDrawMs = 0;
   }
 
-  get width() { return this.regions.width - MARGIN.left - MARGIN.right; }
-  get height() { return this.regions.height - MARGIN.top - MARGIN.bottom; }
+  get width() { return this.cssWidth - MARGIN.left - MARGIN.right; }
+  get height() { return this.cssHeight - MARGIN.top - MARGIN.bottom; }
+
+  // The canvases' pixels follow their box: `cssWidth` CSS pixels wide, times the pixel ratio.
+  // Returns whether anything changed (then the caller draws again).
+  resize(cssWidth, ratio) {
+    const width = Math.max(Math.round(cssWidth), MARGIN.left + MARGIN.right + 40);
+    const height = Math.round(width * ASPECT);
+    if (width === this.cssWidth && height === this.cssHeight && ratio === this.ratio) return false;
+    Object.assign(this, { cssWidth: width, cssHeight: height, ratio });
+    for (const canvas of [this.regions, this.overlay]) {
+      canvas.width = Math.round(width * ratio);
+      canvas.height = Math.round(height * ratio);
+    }
+    return true;
+  }
+
+  context(canvas) {
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(this.ratio, 0, 0, this.ratio, 0, 0);
+    return ctx;
+  }
 
   toPixel(x, y) {
     const [x0, x1] = this.domain.x;
@@ -74,65 +124,68 @@ class Plot {
     };
   }
 
-  fromPixel(px, py) {
-    const [x0, x1] = this.domain.x;
-    const [y0, y1] = this.domain.y;
-    return {
-      x: x0 + ((px - MARGIN.left) / this.width) * (x1 - x0),
-      y: y0 + (1 - (py - MARGIN.top) / this.height) * (y1 - y0),
-    };
-  }
-
   lineAt(x) {
     const { intercept, slope } = this.panel.boundary;
     return intercept + slope * x;
   }
 
-  buys(x, y) {
-    const above = y > this.lineAt(x);
-    return this.panel.boundary.buy_above ? above : !above;
-  }
-
   // Grows the axes so that a query outside the training range is still on the plot.
   include(x, y) {
     const d = this.domain;
-    const grown = {
-      x: [Math.min(d.x[0], x - 2), Math.max(d.x[1], x + 2)],
-      y: [Math.min(d.y[0], Math.max(0, y - 10000)), Math.max(d.y[1], y + 10000)],
+    const grow = ([low, high], value, floor) => {
+      const pad = (high - low) * AXIS_PADDING;
+      return [Math.min(low, Math.max(floor, value - pad)), Math.max(high, value + pad)];
     };
+    const grown = { x: grow(d.x, x, this.lows.x), y: grow(d.y, y, this.lows.y) };
     const changed = grown.x.some((v, i) => v !== d.x[i]) || grown.y.some((v, i) => v !== d.y[i]);
     this.domain = grown;
     return changed;
   }
 
+  // The boundary is a straight line, so each region is a half-plane: the plot area filled with
+  // one colour, the buying side as one polygon over it (clipped to the area). No per-pixel work.
   drawRegions() {
-    const ctx = this.regions.getContext("2d");
-    const image = ctx.createImageData(this.regions.width, this.regions.height);
-    for (let py = 0; py < image.height; py += 1) {
-      for (let px = 0; px < image.width; px += 1) {
-        const inside = px >= MARGIN.left && px < MARGIN.left + this.width
-          && py >= MARGIN.top && py < MARGIN.top + this.height;
-        let rgb = [255, 255, 255];
-        if (inside) {
-          const p = this.fromPixel(px + 0.5, py + 0.5);
-          rgb = this.buys(p.x, p.y) ? COLORS.buyRegion : COLORS.noBuyRegion;
-        }
-        image.data.set([...rgb, 255], (py * image.width + px) * 4);
-      }
-    }
-    ctx.putImageData(image, 0, 0);
+    const ctx = this.context(this.regions);
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, this.cssWidth, this.cssHeight);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(MARGIN.left, MARGIN.top, this.width, this.height);
+    ctx.clip();
+    ctx.fillStyle = COLORS.noBuyRegion;
+    ctx.fillRect(MARGIN.left, MARGIN.top, this.width, this.height);
+    const [x0, x1] = this.domain.x;
+    // Far enough past the plot on the buying side (pixel y grows downwards), kept finite.
+    const clamp = (v) => Math.max(-1e6, Math.min(1e6, v));
+    const p0 = this.toPixel(x0, this.lineAt(x0));
+    const p1 = this.toPixel(x1, this.lineAt(x1));
+    const beyond = this.panel.boundary.buy_above ? -1e6 : 1e6;
+    ctx.fillStyle = COLORS.buyRegion;
+    ctx.beginPath();
+    ctx.moveTo(p0.x, clamp(p0.y));
+    ctx.lineTo(p1.x, clamp(p1.y));
+    ctx.lineTo(p1.x, beyond);
+    ctx.lineTo(p0.x, beyond);
+    ctx.closePath();
+    ctx.fill();
+    ctx.restore();
   }
 
   drawOverlay() {
-    const ctx = this.overlay.getContext("2d");
-    ctx.clearRect(0, 0, this.overlay.width, this.overlay.height);
+    const ctx = this.context(this.overlay);
+    ctx.clearRect(0, 0, this.cssWidth, this.cssHeight);
     this.drawAxes(ctx);
     this.drawBoundary(ctx);
-    for (const point of this.points) {
-      const { x, y } = this.toPixel(point[this.panel.x], point[this.panel.y]);
-      ctx.fillStyle = point.purchased ? COLORS.buy : COLORS.noBuy;
+    // One path per colour: two fills for all the dots, not one per dot.
+    for (const bought of [false, true]) {
+      ctx.fillStyle = bought ? COLORS.buy : COLORS.noBuy;
       ctx.beginPath();
-      ctx.arc(x, y, 3, 0, 2 * Math.PI);
+      for (const point of this.points) {
+        if (Boolean(point.purchased) !== bought) continue;
+        const { x, y } = this.toPixel(point[this.panel.x], point[this.panel.y]);
+        ctx.moveTo(x + 3, y);
+        ctx.arc(x, y, 3, 0, 2 * Math.PI);
+      }
       ctx.fill();
     }
     if (this.query) this.drawQuery(ctx);
@@ -197,8 +250,10 @@ class Plot {
   }
 
   draw() {
+    const start = performance.now();
     this.drawRegions();
     this.drawOverlay();
+    this.lastDrawMs = performance.now() - start;
   }
 
   mark(x, y) {
@@ -237,14 +292,16 @@ function buildForm(inputs) {
     let label = input.label;
     if (input.kind === "numeric") {
       label += ` (${input.unit}, ${formatNumber(input.min)}–${formatNumber(input.max)})`;
+      // Empty, with the example as a hint only: an untouched form sends no guessed value.
       control = element("input", {
         id: input.name, name: input.name, type: "number", inputmode: "decimal",
-        min: input.min, max: input.max, step: "any", value: input.example,
+        min: input.min, max: input.max, step: "any", placeholder: `e.g. ${input.example}`,
       });
       control.addEventListener("input", () => validate(input));
     } else {
       control = element("select", { id: input.name, name: input.name });
-      if (!input.required) control.append(element("option", { value: "" }, "Not given"));
+      // A required choice starts empty and is refused until made: never a silent default.
+      control.append(element("option", { value: "" }, input.required ? "Choose…" : "Not given"));
       for (const category of input.categories) control.append(element("option", { value: category }, category));
       label += input.required ? " (the served model uses it)" : " (optional; the served model does not use it)";
       control.addEventListener("change", () => validate(input));
@@ -275,7 +332,7 @@ function validate(input) {
       message = `${input.label} must be between ${formatNumber(input.min)} and ${formatNumber(input.max)}.`;
     } else value = Number(raw);
   } else if (raw === "") {
-    if (input.required) message = `${input.label} is required by the served model.`;
+    if (input.required) message = `${input.label} is required by the served model: choose one.`;
   } else if (!input.categories.includes(raw)) message = `${input.label} must be one of ${input.categories.join(", ")}.`;
   else value = raw;
   fieldError(input.name, message);
@@ -296,8 +353,11 @@ async function onSubmit(event) {
     $(firstInvalid).focus();
     return;
   }
+  if (state.busy) return;
+  // aria-disabled, not disabled: a disabled button drops the keyboard focus to <body>.
   const button = event.target.querySelector("button");
-  button.disabled = true;
+  state.busy = true;
+  button.setAttribute("aria-disabled", "true");
   try {
     const { status, body: answer } = await api("/predict", {
       method: "POST",
@@ -306,20 +366,22 @@ async function onSubmit(event) {
     });
     if (status === 200) {
       showResult(answer, body);
+      $("result").focus();
       await loadHistory();
     } else if (status === 422 && answer && Array.isArray(answer.detail)) {
       for (const item of answer.detail) {
         if ($(`${item.field}-error`)) fieldError(item.field, item.message);
         else $("form-error").textContent = item.message;
       }
+    } else if (status === 0) {
+      $("form-error").textContent = "The service cannot be reached; please try again.";
     } else {
       $("form-error").textContent = (answer && typeof answer.detail === "string")
         ? answer.detail : `The service answered ${status}; please try again.`;
     }
-  } catch {
-    $("form-error").textContent = "The service cannot be reached; please try again.";
   } finally {
-    button.disabled = false;
+    state.busy = false;
+    button.removeAttribute("aria-disabled");
   }
 }
 
@@ -424,11 +486,15 @@ async function loadDrift() {
     $("drift-summary").textContent = "Input drift is unavailable right now.";
     return;
   }
-  const worst = Math.max(...Object.values(body.psi));
-  const verdict = worst > 0.25 ? "shifted" : worst > 0.1 ? "moderate shift" : "stable";
+  // The verdict is the API's (GET /drift), thresholds and minimum number of rows included.
+  if (!body.enough_data) {
+    $("drift-summary").textContent = `Input drift: ${body.verdict} (${body.rows} of the `
+      + `${body.min_rows} logged inputs it needs).`;
+    return;
+  }
   const figures = Object.entries(body.psi).map(([name, psi]) => `${name} ${psi.toFixed(3)}`);
   $("drift-summary").textContent = `Input drift over the newest ${body.rows} inputs (PSI): `
-    + `${figures.join(", ")}: ${verdict}.`;
+    + `${figures.join(", ")}: ${body.verdict}.`;
 }
 
 // The log holds people's inputs, so it needs the API token; the page asks for it only here
@@ -446,13 +512,16 @@ async function loadHistory() {
     { headers: { Authorization: `Bearer ${token}` } });
   tbody.replaceChildren();
   if (!ok) {
+    $("history-frame").hidden = true;
     if (status === 401) sessionStorage.removeItem(TOKEN_KEY);
     $("history-status").textContent = status === 401
       ? "That token was refused; enter the API token again."
-      : "The log is unavailable right now.";
+      : `The log is unavailable right now (${status || "no answer"}).`;
     return;
   }
-  $("history-status").textContent = "The newest predictions, newest first.";
+  $("history-status").textContent = body.length
+    ? "The newest predictions, newest first." : "The log has no prediction yet.";
+  $("history-frame").hidden = body.length === 0;
   for (const row of body) {
     const tr = document.createElement("tr");
     const cells = [
@@ -473,6 +542,7 @@ async function loadHistory() {
 
 function drawPlots(model) {
   const labels = Object.fromEntries(model.inputs.map((i) => [i.name, i.label]));
+  const lows = Object.fromEntries(model.inputs.map((i) => [i.name, i.min ?? -Infinity]));
   const container = $("plots");
   container.replaceChildren();
   window.plots = model.panels.map((panel, index) => {
@@ -489,16 +559,46 @@ function drawPlots(model) {
     frame.append(regions, overlay);
     figure.append(frame);
     container.append(figure);
-    const plot = new Plot(regions, overlay, panel, model.training_points, labels);
-    plot.draw();
-    return plot;
+    return new Plot(regions, overlay, panel, model.training_points, labels, lows);
   });
   window.plot = window.plots[0];
+  state.plotsDrawn = new Promise((resolve) => { state.onPlotsDrawn = resolve; });
+  // Each panel is drawn at the size its box was laid out at, which the ResizeObserver reports
+  // after layout: no forced layout here, and drawn again when the box changes (rotation, a
+  // resized window).
+  state.frameWidths = new Map();
+  if (!state.resizeObserver) {
+    let pending = false;
+    state.resizeObserver = new ResizeObserver((entries) => {
+      for (const entry of entries) state.frameWidths.set(entry.target, entry.contentRect.width);
+      if (pending) return;
+      pending = true;
+      // A task of its own, not the frame's: drawing never lengthens the rendering work.
+      setTimeout(() => { pending = false; fitPlots(); }, 0);
+    });
+  }
+  state.resizeObserver.disconnect();
+  for (const frame of container.querySelectorAll(".plot")) state.resizeObserver.observe(frame);
   $("plots").dataset.modelVersion = String(model.model_version);
   $("plot-help").textContent = `Shaded regions show what the served model predicts; dots are the `
     + `${model.training_points.length} training people`
     + `${model.panels.length > 1 ? " (each panel shows its own)" : ""}; the dashed line is where `
     + "the probability is exactly 50 %; your query is the ✕.";
+}
+
+function fitPlots() {
+  let drawing = 0;
+  const plots = window.plots || [];
+  for (const plot of plots) {
+    const width = state.frameWidths.get(plot.regions.parentElement);
+    if (width !== undefined && plot.resize(width, window.devicePixelRatio || 1)) {
+      plot.draw();
+      drawing += plot.lastDrawMs;
+    }
+  }
+  // Read by the browser tier, which reports it: every panel drawn, in ms.
+  if (drawing) window.plotDrawMs = drawing;
+  if (plots.every((plot) => plot.cssWidth > 0)) state.onPlotsDrawn();
 }
 
 async function loadModel() {
@@ -523,7 +623,10 @@ document.addEventListener("DOMContentLoaded", async () => {
     $("api-token").value = "";
     loadHistory();
   });
-  await loadModel();
-  await Promise.all([loadAccuracy(), loadDrift(), loadHistory(), loadVersions()]);
+  // All at once: the log's columns wait for the model's inputs, nothing else waits.
+  await Promise.all([
+    loadModel().then(() => Promise.all([loadHistory(), state.plotsDrawn])),
+    loadAccuracy(), loadDrift(), loadVersions(),
+  ]);
   document.body.dataset.ready = "true";
 });

@@ -1,8 +1,6 @@
 """Real headless Chromium (Debian's) driven by Playwright, against the local twin."""
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -10,22 +8,10 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from local.twin import Stack
 from tests.support.clients import https_client
 from tests.support.operator import twin_command
-from tests.support.pages import open_page, screenshot_name
+from tests.support.pages import chromium_path, open_page, screenshot_name
 from tests.support.paths import ARTIFACTS
 from tests.support.servers import running_twin
 from tests.support.waiting import wait_for_version
-
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
-
-
-def chromium_path() -> str:
-    for candidate in CHROMIUM_CANDIDATES:
-        if Path(candidate).exists():
-            return candidate
-    found = shutil.which("chromium")
-    if found is None:
-        pytest.fail("Chromium not found: apt-get install chromium (Playwright drives Debian's)")
-    return found
 
 
 @pytest.fixture(scope="session")

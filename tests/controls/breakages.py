@@ -129,7 +129,7 @@ CONTROLS: tuple[Control, ...] = (
         "api-no-owner-secret", "the api processes hold no owner or superuser secret (here "
         "docker-compose.yml gives the api the owner's env file)",
         ("tests/e2e/test_edge.py::test_the_api_processes_hold_no_owner_or_superuser_secret",),
-        (Edit(COMPOSE, r"(      - \.env\n      - \.env_db_app\n)(    expose:)",
+        (Edit(COMPOSE, r"(      - \.env_db_app\n)(    expose:)",
               r"\1      - .env_db_owner\n\2"),),
         r"DB_OWNER"),
     Control(

@@ -134,6 +134,30 @@ def test_a_worker_whose_listener_was_cut_catches_up_when_it_reconnects(
     wait_for_version(client, 1, within=SWITCH_WITHIN_S)
 
 
+def openapi_required(client: TestClient) -> tuple[list[str], list[str]]:
+    """What /openapi.json says a prediction and a batch row require."""
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    return sorted(schemas["PredictRequest"]["required"]), sorted(schemas["PredictRow"]["required"])
+
+
+def test_openapi_describes_what_the_served_version_requires(
+    client: TestClient, cli: Callable[..., str]
+) -> None:
+    """A client generated from /openapi.json sends what the served version needs: gender is
+    required while a gender version is served, optional again after the rollback."""
+    assert served(client) == 1
+    assert openapi_required(client) == (["age", "salary"], ["age", "salary"])
+    cli("promote", "2")
+    wait_for_version(client, 2, within=SWITCH_WITHIN_S)
+    assert openapi_required(client) == (["age", "gender", "salary"], ["age", "gender", "salary"])
+    request = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["requestBody"]
+    assert request["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PredictRequest"}
+    cli("rollback")
+    wait_for_version(client, 1, within=SWITCH_WITHIN_S)
+    assert openapi_required(client) == (["age", "salary"], ["age", "salary"])
+
+
 @pytest.fixture(scope="module")
 def auth(settings: Settings) -> dict[str, str]:
     assert settings.api_token is not None

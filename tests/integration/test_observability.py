@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from app.domain.drift import MIN_ROWS
 from app.web.main import create_app
 from tests.support.auth import bearer
 from tests.support.metrics import value
@@ -54,7 +55,12 @@ def test_metrics_count_a_known_mix_of_requests_exactly(
     assert value(exposition, "prediction_log_commit_seconds_count") == 4
     assert value(exposition, "served_model_version") == 1
     assert value(exposition, "database_unavailable_responses_total") == 0
-    assert value(exposition, "model_input_drift_psi", feature="age") >= 0
+    # Drift figures only from drift.MIN_ROWS logged inputs on (other tests share the log).
+    enough = value(exposition, "model_input_drift_enough_data") == 1
+    assert enough is (value(exposition, "model_input_drift_window_rows") >= MIN_ROWS)
+    assert (value(exposition, "model_input_drift_psi", feature="age") >= 0) is True
+    if not enough:
+        assert "model_input_drift_psi{" not in exposition
 
 
 def test_the_log_needs_the_token(client: TestClient, token_header: dict[str, str]) -> None:
@@ -120,14 +126,33 @@ def test_drift_is_near_zero_on_training_like_inputs_and_large_on_shifted_ones(
         same = client.get("/drift").json()
         assert same["rows"] == 300 and same["window"] == 300
         assert same["psi"] == {"age": 0.0, "salary": 0.0}
+        assert same["enough_data"] is True and same["verdict"] == "stable"
 
         shifted = [{"age": min(r["age"] + 25, 120), "salary": r["salary"] * 2} for r in rows]
         assert client.post("/predict/batch", json={"rows": shifted}).status_code == 200
         moved = client.get("/drift").json()
         assert moved["psi"]["age"] > 1 and moved["psi"]["salary"] > 1
+        assert moved["verdict"] == "shifted"
         exposition = client.get("/metrics").text
         assert value(exposition, "model_input_drift_psi", feature="age") == moved["psi"]["age"]
         assert value(exposition, "model_input_drift_window_rows") == 300
+
+
+def test_below_the_minimum_rows_drift_says_not_enough_data_yet(
+    prepared_database: Database,
+) -> None:
+    # A window smaller than the minimum: never enough rows, however full the shared log is.
+    settings = prepared_database.settings().model_copy(update={"drift_window": MIN_ROWS // 4})
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        assert client.post("/predict", json={"age": 30, "salary": 87000}).status_code == 200
+        answer = client.get("/drift").json()
+        assert 1 <= answer["rows"] < MIN_ROWS and answer["min_rows"] == MIN_ROWS
+        assert answer["enough_data"] is False and answer["verdict"] == "not enough data yet"
+        assert answer["psi"] == {}
+        exposition = client.get("/metrics").text
+        assert "model_input_drift_enough_data" in exposition
+        assert value(exposition, "model_input_drift_enough_data") == 0
+        assert "model_input_drift_psi{" not in exposition
 
 
 def test_outcomes_and_live_accuracy_by_version_are_in_the_metrics(

@@ -55,14 +55,21 @@ class Load:
             self._counter += 1
             return self.salary_base + self._counter
 
-    def _worker(self, deadline: float) -> None:
+    def _required_inputs(self) -> dict[str, Any]:
+        """Every input the served version requires, at its example value (GET /model), so a
+        required input added to the API needs no change here."""
+        with https_client(self.stack, timeout=self.timeout) as client:
+            inputs = client.get("/model").json()["inputs"]
+        return {item["name"]: item["example"] for item in inputs if item["required"]}
+
+    def _worker(self, deadline: float, base: dict[str, Any]) -> None:
         with https_client(self.stack, timeout=self.timeout) as client:
             while time.monotonic() < deadline and not self._stop.is_set():
                 salary = self._next_salary()
                 sent, sent_wall = time.monotonic(), time.time()
                 try:
-                    response = client.post("/predict",
-                                           json={"age": 40, "salary": salary, **self.extra})
+                    response = client.post("/predict", json={
+                        **base, "age": 40, "salary": salary, **self.extra})
                 except httpx.HTTPError:
                     outcome = Outcome(sent, 0, salary, sent_wall=sent_wall)
                 else:
@@ -77,7 +84,8 @@ class Load:
 
     def start(self, seconds: float = float("inf")) -> list[threading.Thread]:
         deadline = time.monotonic() + seconds
-        workers = [threading.Thread(target=self._worker, args=(deadline,), daemon=True)
+        base = self._required_inputs()
+        workers = [threading.Thread(target=self._worker, args=(deadline, base), daemon=True)
                    for _ in range(self.threads)]
         for worker in workers:
             worker.start()

@@ -38,11 +38,10 @@ def _block(text: str, start: int) -> str:
 
 
 def https_locations(rendered: str) -> list[Location]:
-    """The locations of the server that serves the site with TLS (not the default server
-    that refuses other host names), in file order."""
+    """The locations of the one server that listens with TLS (it serves the site on both
+    ports), in file order."""
     servers = [_block(rendered, m.start()) for m in re.finditer(r"^server\s*\{", rendered, re.M)]
-    [https] = [s for s in servers
-               if re.search(r"listen\s+\S+\s+ssl", s) and "default_server" not in s]
+    [https] = [s for s in servers if re.search(r"listen\s+\S+\s+ssl", s)]
     return [Location(m[1] or "", m[2], _block(https, m.start()))
             for m in LOCATION.finditer(https) if not m[2].startswith("@")]
 

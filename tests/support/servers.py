@@ -23,19 +23,22 @@ def make_state_dir(prefix: str) -> Path:
 
 
 class Database:
-    """A real PostgreSQL server plus the settings the migrate service would use to reach it
-    (the owner's and the app role's credentials)."""
+    """A real PostgreSQL server plus the environment the migrate service would reach it with
+    (`env`: the owner's and the app role's credentials, as the operator commands get them)
+    and the api service's (`api_env`: the app role's and the API's token)."""
 
     def __init__(self, prefix: str) -> None:
         self.state_dir = make_state_dir(prefix)
         port = free_port()
-        self.env = service_env("migrate", self.state_dir, {
-            "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(port),
-            "DB_CONNECT_TIMEOUT_S": "2", "DB_STATEMENT_TIMEOUT_MS": "2000"})
+        addresses = {"POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(port),
+                     "DB_CONNECT_TIMEOUT_S": "2", "DB_STATEMENT_TIMEOUT_MS": "2000"}
+        self.env = service_env("migrate", self.state_dir, addresses)
+        self.api_env = service_env("api", self.state_dir, addresses)
         self.server = Postgres(self.state_dir, port, service_env("db", self.state_dir, {}))
 
     def settings(self, database: str | None = None) -> Settings:
-        env = {**self.env, **({"POSTGRES_DB": database} if database else {})}
+        """Both services' settings in one: the tests act as operator and as client."""
+        env = {**self.api_env, **self.env, **({"POSTGRES_DB": database} if database else {})}
         return Settings.model_validate({key.lower(): value for key, value in env.items()})
 
     def owner_engine(self) -> Engine:

@@ -21,18 +21,9 @@ from app.store.tables import feature_tables
 from app.web import schemas
 from tests.support.added_feature import FEATURES_WITH_VISITS, upgrade
 from tests.support.inputs import columns_of, edge_and_random_rows
+from tests.support.new_input import csv_with_visits
 
 APP = Path(dataset.__file__).resolve().parents[1]  # api/app
-
-
-def csv_with_visits(path: Path) -> None:
-    lines = dataset.default_csv_path().read_text().splitlines()
-    out = [lines[0] + ",Visits"]
-    for number, line in enumerate(lines[1:]):
-        purchased = line.endswith(",1")
-        visits = "" if number % 17 == 0 else str((number * 7) % 5 + (6 if purchased else 0))
-        out.append(f"{line},{visits}")
-    path.write_text("\n".join(out) + "\n")
 
 
 def test_nothing_in_the_app_names_the_added_feature() -> None:

@@ -55,7 +55,7 @@ def test_the_api_token_placeholder_is_in_the_example() -> None:
     """The twin and `make env` turn `changeme` into a generated token."""
     from tests.support.paths import ROOT
 
-    assert "API_TOKEN=changeme" in (ROOT / ".env.example").read_text().splitlines()
+    assert "API_TOKEN=changeme" in (ROOT / ".env_api.example").read_text().splitlines()
 
 
 def test_placeholder_owner_secret_refused_in_production() -> None:

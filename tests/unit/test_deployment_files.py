@@ -1,9 +1,11 @@
 """What we can prove about the Docker deployment without a Docker engine."""
 
+import importlib.metadata
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -95,17 +97,70 @@ def test_db_uses_a_pinned_official_image_and_pg_isready(compose: dict[str, Any])
     assert "./db/init:/docker-entrypoint-initdb.d:ro" in db["volumes"]
 
 
+def test_the_database_refuses_logins_from_the_db_networks_gateway(
+        compose: dict[str, Any]) -> None:
+    """The host's address on the db network is its pinned gateway; db/pg_hba.conf, which
+    postgres reads, rejects it before it lets the subnet in (the engine tier logs in for real)."""
+    [ipam] = compose["networks"]["db"]["ipam"]["config"]
+    db = compose["services"]["db"]
+    assert db["command"] == ["postgres", "-c", "hba_file=/etc/postgresql/pg_hba.conf"]
+    assert "./db/pg_hba.conf:/etc/postgresql/pg_hba.conf:ro" in db["volumes"]
+    rules = [line.split() for line in (ROOT / "db" / "pg_hba.conf").read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    hosts = [(rule[3], rule[4]) for rule in rules if rule[0] == "host"]
+    gateway = hosts.index((f"{ipam['gateway']}/32", "reject"))
+    subnet = hosts.index((ipam["subnet"], "scram-sha-256"))
+    assert gateway < subnet
+    # Nothing else from the network: loopback (the container itself) and the subnet only.
+    assert {address for address, _ in hosts} == {
+        "127.0.0.1/32", "::1/128", f"{ipam['gateway']}/32", ipam["subnet"]}
+    assert all(method in {"scram-sha-256", "reject"} for *_, method in rules)
+
+
 def test_each_service_gets_only_the_credentials_its_job_needs(compose: dict[str, Any]) -> None:
     services = compose["services"]
     # The superuser: the db container alone. The owner: db (to create it) and migrate.
     assert services["db"]["env_file"] == [".env_db", ".env_db_owner", ".env_db_app"]
     assert services["migrate"]["env_file"] == [".env", ".env_db_owner", ".env_db_app"]
-    assert services["api"]["env_file"] == [".env", ".env_db_app"]
+    assert services["api"]["env_file"] == [".env", ".env_api", ".env_db_app"]
     assert "environment" not in services["api"] and "environment" not in services["migrate"]
     assert example_names(".env_db.example") == {"POSTGRES_USER", "POSTGRES_PASSWORD"}
     assert example_names(".env_db_owner.example") == {"DB_OWNER_USER", "DB_OWNER_PASSWORD"}
     api_names = example_names(".env.example") | example_names(".env_db_app.example")
     assert not {n for n in api_names if "OWNER" in n or n.startswith("POSTGRES_PASS")}
+    # The API token: the api alone; migrate (and the operator commands run with its
+    # environment) never uses it, so never holds it.
+    given = {name: set().union(*(example_names(f"{f}.example") for f in s.get("env_file", [])
+                                 if f.startswith(".env")))
+             for name, s in services.items()}
+    assert [name for name, names in given.items() if "API_TOKEN" in names] == ["api"]
+    secrets = {n for names in given.values() for n in names if re.search(r"PASSWORD|TOKEN", n)}
+    assert {n for n in given["migrate"] if n in secrets} == {"DB_OWNER_PASSWORD",
+                                                             "APP_DB_PASSWORD"}
+
+
+def test_make_env_moves_an_older_env_files_token_to_env_api(tmp_path: Path) -> None:
+    """Before .env_api, API_TOKEN was in .env (which migrate reads): `make env` moves it,
+    keeping its value (its clients keep working) and every other line of .env."""
+    twin_compose.ensure_env_files(tmp_path)
+    (tmp_path / ".env_api").unlink()
+    env = (tmp_path / ".env").read_text()
+    (tmp_path / ".env").write_text(env + "API_TOKEN=an-0lder-Token_value\n")
+    (tmp_path / ".env").chmod(0o600)
+    twin_compose.ensure_env_files(tmp_path)
+    assert (tmp_path / ".env").read_text() == env
+    assert twin_compose.read_env_file(tmp_path / ".env_api") == {
+        "API_TOKEN": "an-0lder-Token_value"}
+    assert oct((tmp_path / ".env_api").stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_the_twin_gives_migrate_no_api_token(tmp_path: Path) -> None:
+    """The twin's migrate (and `python -m local.twin run -- python -m app ...`) gets what
+    compose gives it: the owner's credentials and the app role's, not the API's token."""
+    migrate = twin_compose.service_env("migrate", tmp_path, {})
+    api = twin_compose.service_env("api", tmp_path, {})
+    assert "API_TOKEN" not in migrate and api["API_TOKEN"]
+    assert migrate["DB_OWNER_PASSWORD"] and "DB_OWNER_PASSWORD" not in api
 
 
 def test_secrets_reach_containers_only_through_env_files(compose: dict[str, Any]) -> None:
@@ -119,7 +174,7 @@ def test_secrets_reach_containers_only_through_env_files(compose: dict[str, Any]
     assert limits in tracked and not re.search(r"PASSWORD|TOKEN|SECRET",
                                                 (ROOT / limits).read_text())
     env_files -= {limits}
-    assert env_files == {".env", ".env_db", ".env_db_owner", ".env_db_app"}
+    assert env_files == {".env", ".env_api", ".env_db", ".env_db_owner", ".env_db_app"}
     assert not env_files & set(tracked)
     ignored = subprocess.run(["git", "check-ignore", *sorted(env_files)], cwd=ROOT,
                              capture_output=True, text=True, check=False).stdout.split()
@@ -192,8 +247,8 @@ def test_env_names_agree_with_the_settings_classes() -> None:
     known = {f.upper() for f in Settings.model_fields} | {
         f.upper() for f in ServerSettings.model_fields
     }
-    ours = (example_names(".env.example") | example_names(".env_db_owner.example")
-            | example_names(".env_db_app.example"))
+    ours = (example_names(".env.example") | example_names(".env_api.example")
+            | example_names(".env_db_owner.example") | example_names(".env_db_app.example"))
     assert ours <= known, f"documented but never read: {ours - known}"
     required = {n.upper() for n, f in Settings.model_fields.items() if f.is_required()}
     # In the files both services that read Settings get (migrate and api).
@@ -244,3 +299,42 @@ def test_prometheus_gets_the_files_promtool_checked(compose: dict[str, Any]) -> 
 def test_the_api_image_keeps_metrics_on_its_tmpfs(compose: dict[str, Any]) -> None:
     assert "ENV PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus" in DOCKERFILES["api"].read_text()
     assert any(t.startswith("/tmp") for t in compose["services"]["api"]["tmpfs"])
+
+
+# --- one version number ---------------------------------------------------------------------
+
+IMAGE_TAG = re.compile(r"social-ads-(?:api|nginx):([0-9][0-9A-Za-z.+-]*[0-9A-Za-z])")
+
+
+def tracked_text_files() -> list[Path]:
+    names = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+    return [ROOT / n for n in names if Path(n).suffix in {".yml", ".yaml", ".md", ".toml", ""}
+            and (ROOT / n).is_file()]
+
+
+def test_one_version_number_read_everywhere_from_the_package(compose: dict[str, Any]) -> None:
+    """app.__version__ is the release: the package's metadata, the API's document, the CLI
+    and every image tag (compose, Swarm, Kubernetes, the docs) say the same; compose cannot
+    read Python, so this test holds its tags equal."""
+    from app import __version__
+    from app.web.main import create_app
+
+    services = compose["services"]
+    assert services["api"]["image"] == services["migrate"]["image"] == \
+        f"social-ads-api:{__version__}"
+    assert services["nginx"]["image"] == f"social-ads-nginx:{__version__}"
+    tags = {(path.relative_to(ROOT).as_posix(), tag) for path in tracked_text_files()
+            for tag in IMAGE_TAG.findall(path.read_text(errors="replace"))}
+    assert tags and {t for t in tags if t[1] != __version__} == set()
+    kustomize = ROOT / "deploy/kubernetes/overlays/production/kustomization.yaml"
+    assert set(re.findall(r"newTag: (\S+)", kustomize.read_text())) == {__version__}
+    project = tomllib.loads((ROOT / "api" / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "app.__version__"}
+    assert importlib.metadata.version("social-ads-api") == __version__
+    app = create_app(Settings.model_validate({"app_db_password": "s3cret-Password-value"}))
+    assert app.version == app.openapi()["info"]["version"] == __version__
+    printed = subprocess.run([sys.executable, "-m", "app", "--version"], cwd=ROOT / "api",
+                             capture_output=True, text=True, check=True).stdout
+    assert printed == f"python -m app {__version__}\n"

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from app.domain.drift import categorical_psi, psi, psi_by_feature
+from app.domain.drift import MIN_ROWS, categorical_psi, psi, psi_by_feature, verdict
 from app.domain.features import FEATURES
 
 
@@ -46,3 +46,10 @@ def test_per_input_missing_values_left_out() -> None:
     figures = psi_by_feature(features, training, recent)
     assert figures == {"age": 0.0, "salary": figures["salary"], "gender": 0.0}
     assert figures["salary"] > 1
+
+
+def test_the_verdict_needs_enough_rows() -> None:
+    assert verdict(MIN_ROWS - 1, {"age": 7.0}) == "not enough data yet"
+    assert verdict(MIN_ROWS, {"age": 0.05, "salary": 0.02}) == "stable"
+    assert verdict(MIN_ROWS, {"age": 0.05, "salary": 0.2}) == "moderate shift"
+    assert verdict(MIN_ROWS, {"age": 0.3}) == "shifted"

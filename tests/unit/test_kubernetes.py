@@ -32,8 +32,8 @@ OVERLAYS = ["dev", "production"]
 SUPPORTED_VERSIONS = ["1.30.0", "1.37.0"]
 NAMESPACE = "social-ads"
 # compose's env files, by the Secret each overlay generates from it.
-SECRET_FILES = {"api-settings": ".env", "db-app": ".env_db_app", "db-owner": ".env_db_owner",
-                "db-superuser": ".env_db"}
+SECRET_FILES = {"api-settings": ".env", "api-token": ".env_api", "db-app": ".env_db_app",
+                "db-owner": ".env_db_owner", "db-superuser": ".env_db"}
 
 # checkov's Kubernetes checks we do not meet, each for a reason:
 CHECKOV_SKIPS = {
@@ -375,6 +375,7 @@ def test_the_cronjobs_run_as_the_owner(rendered: dict[str, list[Resource]]) -> N
     [container] = containers(backup)
     assert container["image"] == "postgres:15.10-bookworm"
     assert "pg_dump --format=custom" in container["command"][2]
+    assert container["command"][2].splitlines()[1].startswith("umask 077")  # dumps 0600
     assert secret_files(resources, backup, "backup") == [".env_db_owner", ".env_db_app"]
     # From .env, the database's address only (no API token).
     generated = {r["metadata"]["name"].rsplit("-", 1)[0]: r["metadata"]["name"]
@@ -431,6 +432,8 @@ def test_the_credentials_split_matches_compose(rendered: dict[str, list[Resource
                     assert files == [".env_db_owner", ".env_db_app"]
                 elif name == "nginx":  # its env_file, limits.env, is no secret: a ConfigMap
                     assert files == []
+                elif container["name"] == "wait-for-schema":  # no use for the API's token
+                    assert files == [f for f in services["api"]["env_file"] if f != ".env_api"]
                 else:
                     assert files == services[COMPOSE_OF[name]]["env_file"], (name, files)
                 if name == "api":

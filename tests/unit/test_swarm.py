@@ -18,8 +18,8 @@ from tests.support.paths import ROOT
 BIN = Path(sys.executable).parent
 STACK = ROOT / "deploy" / "swarm" / "stack.yml"
 # Each Swarm secret is one of compose's env files.
-SECRET_FILES = {"env": ".env", "env_db": ".env_db", "env_db_owner": ".env_db_owner",
-                "env_db_app": ".env_db_app"}
+SECRET_FILES = {"env": ".env", "env_api": ".env_api", "env_db": ".env_db",
+                "env_db_owner": ".env_db_owner", "env_db_app": ".env_db_app"}
 # The stack's image names carry the registry in front of compose's.
 REGISTRY = re.compile(r"^\$\{REGISTRY:\?[^}]*\}/")
 
@@ -130,7 +130,7 @@ def test_the_entrypoint_exports_the_secret_files_as_compose_env_file_does(
                for n in ("migrate", "api", "db"))
     assert entrypoint[:2] == ["sh", "-c"] and entrypoint[3] == "sh"
     script = entrypoint[2].replace("$$", "$").replace("/run/secrets", str(tmp_path))
-    for secret in ("env", "env_db_app"):
+    for secret in ("env", "env_api", "env_db_app"):
         (tmp_path / secret).write_text((ROOT / f"{SECRET_FILES[secret]}.example").read_text())
     result = subprocess.run(
         ["sh", "-c", script, "sh", sys.executable, "-c",
@@ -138,5 +138,6 @@ def test_the_entrypoint_exports_the_secret_files_as_compose_env_file_does(
         capture_output=True, text=True, check=True, env={"PATH": os.environ["PATH"]})
     exported = yaml.safe_load(result.stdout)
     expected = (twin_compose.read_env_file(ROOT / ".env.example")
+                | twin_compose.read_env_file(ROOT / ".env_api.example")
                 | twin_compose.read_env_file(ROOT / ".env_db_app.example"))
     assert {k: exported[k] for k in expected} == expected

@@ -22,6 +22,9 @@ ENSURE = ROOT / "scripts" / "ensure_system_packages.py"
 # Not scripts/: the installer's own apt-get and sudo are what installs the list.
 PYTHON_FOLDERS = ("local", "tests", "bench", "api/app")
 SHELL_FOLDERS = ("api", "db", "nginx", "local", "tests", "bench", "scripts")
+# Scripts that run only inside the engine tier's stand-in images, whose packages are listed in
+# tests/engine/standins.py (mmdebstrap), not on this machine.
+IMAGE_ONLY = ROOT / "tests" / "engine" / "standins"
 # Programs the virtualenv provides (python, gunicorn, hadolint, sslyze...): requirements' job.
 VENV_BIN = Path(sys.executable).parent
 SHELL_BUILTINS = frozenset({
@@ -143,15 +146,22 @@ def shell_commands(text: str) -> Iterator[str]:
 # --- the checks -----------------------------------------------------------------------------------
 
 
+def our_files(folder: str, pattern: str) -> Iterator[Path]:
+    """The project's files, not the npm packages the browser tier installs beside them."""
+    return (path for path in (ROOT / folder).rglob(pattern) if "node_modules" not in path.parts)
+
+
 def called_programs() -> dict[str, set[str]]:
     """Each program the code calls, with the files that call it."""
     found: dict[str, set[str]] = {}
     for folder in PYTHON_FOLDERS:
-        for path in (ROOT / folder).rglob("*.py"):
+        for path in our_files(folder, "*.py"):
             for word in python_programs(ast.parse(path.read_text(), str(path))):
                 found.setdefault(Path(word).name, set()).add(str(path.relative_to(ROOT)))
     for folder in SHELL_FOLDERS:
-        for path in (ROOT / folder).rglob("*.sh"):
+        for path in our_files(folder, "*.sh"):
+            if path.is_relative_to(IMAGE_ONLY):
+                continue
             for word in shell_commands(path.read_text()):
                 found.setdefault(word, set()).add(str(path.relative_to(ROOT)))
     return {

@@ -2,7 +2,9 @@
 
 Three database roles, each in its own env file, so every process holds only what its job needs:
 the superuser (`.env_db`, the db container alone), the owner (`.env_db_owner`: migrations,
-seeding, training, operator commands) and the app role (`.env_db_app`: the web workers).
+seeding, training, operator commands) and the app role (`.env_db_app`: the web workers). The
+API's token (`.env_api`) reaches the web workers alone: optional here, so migrate and the
+operator commands run without it.
 """
 
 from functools import lru_cache
@@ -41,7 +43,8 @@ class Settings(BaseSettings):
     app_db_user: str = Field(default="social_ads_app", pattern=ROLE_NAME_PATTERN)
     app_db_password: SecretStr
     # The bearer token that may read the log (GET /predictions) and record outcomes
-    # (POST /predictions/{id}/outcome). Without one, nobody can do either.
+    # (POST /predictions/{id}/outcome); the api's alone (.env_api). Without one, nobody can
+    # do either.
     api_token: SecretStr | None = None
 
     # Threads per worker for sync routes (anyio's pool; its default of 40 per process would

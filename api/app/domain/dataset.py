@@ -18,6 +18,8 @@ USER_ID, PURCHASED = "User ID", "Purchased"
 # The workshop's split: its test rows are the holdout every version is evaluated on.
 TEST_SIZE = 0.25
 RANDOM_STATE = 0
+# What a split may be given: a share strictly between 0 and 1, and the seeds NumPy accepts.
+RANDOM_STATE_MAX = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,10 @@ class LabelledRow:
 
 class DatasetError(ValueError):
     """The CSV is not the data set we expect; the message names the line."""
+
+
+class TrainingRowsError(ValueError):
+    """The rows a split leaves for training cannot fit a model (none, or one class only)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,15 @@ def _parse_row(cells: dict[str, str], line: int, features: FeatureSet) -> SeedRo
 
 def read_csv(path: Path, features: FeatureSet = FEATURES) -> list[SeedRow]:
     """Every row validated before anything is stored: a bad file loads nothing."""
+    try:
+        return _read_csv(path, features)
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path} is not UTF-8 text (byte {error.start})") from None
+    except csv.Error as error:
+        raise DatasetError(f"{path}: {error}") from None
+
+
+def _read_csv(path: Path, features: FeatureSet) -> list[SeedRow]:
     expected = {USER_ID, PURCHASED, *(f.csv_header for f in features)}
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)

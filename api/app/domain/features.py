@@ -4,10 +4,12 @@ Each feature is declared here and only here: its name (in requests, responses, t
 log and `train --features`), its kind, its bounds or categories, its column in the data set
 CSV and in PostgreSQL, and how people see it. Request schemas, CSV validation, training, the
 fast scorer, the log writer, `/model`, the web page and the benchmark derive from this list.
-Adding a numeric input is one more entry here plus a migration adding its columns.
+Adding a numeric input is one more entry here plus a migration adding its columns (and the
+data set's column in the CSV); tests/e2e/test_new_input.py proves it for a required one.
 
-Core features are used by every model version and required in every request. The others are
-optional in a request, required when the served version uses them, and logged when given.
+Core features are required in every request and used by every version trained from then on
+(versions trained before one was added keep serving without it). The others are optional in a
+request, required when the served version uses them, and logged when given.
 """
 
 import re
@@ -114,15 +116,22 @@ class FeatureSet:
         return tuple(f.name for f in self.features if f.core)
 
     def select(self, names: Iterable[str]) -> tuple[Feature, ...]:
-        """The features a model version uses, validated, in the catalogue's order."""
+        """The features a new version is to use, validated (every core one among them), in
+        the catalogue's order."""
+        chosen = self.stored(names)
+        missing = [name for name in self.core if name not in {f.name for f in chosen}]
+        if missing:
+            raise ValueError(f"every version uses {', '.join(missing)}")
+        return chosen
+
+    def stored(self, names: Iterable[str]) -> tuple[Feature, ...]:
+        """The features a stored version uses, in the catalogue's order (one trained before a
+        core input was added lacks it, and is served all the same)."""
         wanted = [name.strip() for name in names if name.strip()]
         unknown = sorted(set(wanted) - set(self.names))
         if unknown:
             raise ValueError(f"unknown feature(s) {', '.join(unknown)}; "
                              f"known: {', '.join(self.names)}")
-        missing = [name for name in self.core if name not in wanted]
-        if missing:
-            raise ValueError(f"every version uses {', '.join(missing)}")
         return tuple(f for f in self.features if f.name in wanted)
 
     def with_feature(self, feature: Feature) -> "FeatureSet":
@@ -150,12 +159,13 @@ DEFAULT_FEATURES: tuple[str, ...] = ("age", "salary")
 
 
 def describe(features: Sequence[Feature], used: Iterable[str]) -> list[dict[str, Any]]:
-    """The features as JSON for /model and the page: bounds, categories, whether required."""
+    """The features as JSON for /model and the page: bounds, categories, whether required
+    (a core input always; another when the served version uses it)."""
     in_use = set(used)
     described: list[dict[str, Any]] = []
     for f in features:
         item: dict[str, Any] = {"name": f.name, "kind": f.kind, "label": f.label,
-                                "required": f.name in in_use, "example": f.example}
+                                "required": f.core or f.name in in_use, "example": f.example}
         if isinstance(f, NumericFeature):
             item.update(unit=f.unit, min=f.low, max=f.high)
         else:

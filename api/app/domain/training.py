@@ -10,6 +10,7 @@ the operator commands import this module; the web workers serve from the paramet
 """
 
 import io
+import math
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from app.domain.dataset import RANDOM_STATE, TEST_SIZE, LabelledRow
+from app.domain.dataset import RANDOM_STATE, TEST_SIZE, LabelledRow, TrainingRowsError
 from app.domain.features import CategoricalFeature, Feature, NumericFeature
 from app.domain.figures import HoldoutFigures, TrainingFigures
 from app.domain.scorer import Scorer
@@ -99,6 +100,21 @@ def holdout_user_ids(rows: Sequence[LabelledRow]) -> list[int]:
     return [int(i) for i in held_out]
 
 
+def check_training_rows(labels: NDArray[np.int_], test_size: float, random_state: int) -> None:
+    """A logistic regression needs rows of both classes; the workshop's holdout rows never
+    train, so a large test_size can leave few or none."""
+    classes = len(set(labels.tolist()))
+    if classes == 2:
+        return
+    if classes == 0:
+        what = "no training rows"
+    else:
+        what = f"the training rows hold one class only ({len(labels)} rows)"
+    raise TrainingRowsError(
+        f"{what} with test_size {test_size} and random_state {random_state} (the workshop's "
+        "100 holdout rows never train): choose a smaller test_size")
+
+
 def train(rows: Sequence[LabelledRow], features: Sequence[Feature],
           test_size: float = TEST_SIZE, random_state: int = RANDOM_STATE,
           extra_rows: Sequence[LabelledRow] = ()) -> TrainedModel:
@@ -108,6 +124,9 @@ def train(rows: Sequence[LabelledRow], features: Sequence[Feature],
     workshop's holdout never train and the metrics are on that holdout. With the defaults
     this is the workshop exactly. `extra_rows` (logged predictions with an outcome) are added
     to the training rows only."""
+    if len(rows) - math.ceil(test_size * len(rows)) < 1:  # as train_test_split counts
+        raise TrainingRowsError(f"no training rows: test_size {test_size} holds out all "
+                                f"{len(rows)} rows")
     inputs = design_matrix([row.values for row in rows], features)
     labels = np.array([int(row.purchased) for row in rows])
     user_ids = np.array([row.user_id for row in rows])
@@ -126,10 +145,11 @@ def train(rows: Sequence[LabelledRow], features: Sequence[Feature],
     if extra_rows:
         x_train = np.vstack([x_train, design_matrix([r.values for r in extra_rows], features)])
         y_train = np.concatenate([y_train, [int(r.purchased) for r in extra_rows]])
+    check_training_rows(y_train, test_size, random_state)
     pipeline = make_pipeline(features).fit(x_train, y_train)
     imputer: SimpleImputer = pipeline.named_steps["preprocess"].named_transformers_["numeric"]
     if np.isnan(imputer.statistics_).any():
-        raise ValueError("a numeric input has no value in any training row")
+        raise TrainingRowsError("a numeric input has no value in any training row")
     predicted = pipeline.predict(x_test)
     holdout = HoldoutFigures(
         accuracy=float(accuracy_score(y_test, predicted)),

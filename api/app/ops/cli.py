@@ -6,57 +6,52 @@ import logging.config
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from pydantic import ValidationError
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
+from app import __version__
 from app.core.logging_config import logging_config
 from app.core.settings import OwnerCredentialsMissingError, Settings, get_settings
 from app.domain import dataset
 from app.domain.features import DEFAULT_FEATURES, FEATURES
+from app.ops import arguments as checked
 from app.ops import operations as ops
 from app.store import registry, retention
 
 log = logging.getLogger("app.ops.cli")
 
-# What a command may fail with: one clear line and exit status 1, never a traceback.
-EXPECTED = (dataset.DatasetError, OwnerCredentialsMissingError, registry.LifecycleError,
-            registry.NoModelError, retention.RetentionError)
-
-
-def days(value: str) -> int:
-    if not value.isdigit() or int(value) > 36_500:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days from 0 to 36500")
-    return int(value)
-
-
-def feature_list(text: str) -> tuple[str, ...]:
-    try:
-        return tuple(f.name for f in FEATURES.select(text.split(",")))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+# What a command may fail with: one line and exit status 1, never a traceback. OSError: a
+# file the command reads or writes (its path checked at parse time, its content or the
+# permissions only then).
+EXPECTED = (dataset.DatasetError, dataset.TrainingRowsError, OwnerCredentialsMissingError,
+            registry.LifecycleError, registry.NoModelError, retention.RetentionError, OSError)
 
 
 def csv_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--csv", type=Path, default=dataset.default_csv_path())
+    parser.add_argument("--csv", type=checked.existing_file,
+                        default=dataset.default_csv_path())
 
 
 def train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--features", type=feature_list, default=DEFAULT_FEATURES,
+    parser.add_argument("--features", type=checked.feature_list, default=DEFAULT_FEATURES,
                         help=f"comma-separated inputs, from: {', '.join(FEATURES.names)} "
                              f"(default {','.join(DEFAULT_FEATURES)})")
-    parser.add_argument("--test-size", type=float, default=dataset.TEST_SIZE,
-                        help="share of the rows the split holds out (the metrics are always "
-                             "on the workshop's 100 holdout rows, which never train)")
-    parser.add_argument("--random-state", type=int, default=dataset.RANDOM_STATE)
+    parser.add_argument("--test-size", type=checked.share, default=dataset.TEST_SIZE,
+                        help="share of the rows the split holds out, between 0 and 1 (the "
+                             "metrics are always on the workshop's 100 holdout rows, which "
+                             "never train)")
+    parser.add_argument("--random-state", type=checked.random_state,
+                        default=dataset.RANDOM_STATE,
+                        help=f"the split's seed, from 0 to {dataset.RANDOM_STATE_MAX}")
     parser.add_argument("--with-outcomes", action="store_true",
                         help="add the logged predictions that have an outcome to the rows")
 
 
 def promote_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("version", type=int)
+    parser.add_argument("version", type=checked.version_number,
+                        help=f"from 1 to {checked.MAX_VERSION}")
     parser.add_argument("--force", action="store_true",
                         help="promote even if its holdout accuracy is lower")
 
@@ -116,18 +111,22 @@ COMMANDS = {
     "report": Command(
         "write the served version's decision boundary and confusion matrix as PNG files",
         lambda c, s, a: print(*ops.report(c, a.out), sep="\n"),
-        lambda p: p.add_argument("--out", type=Path, required=True, help="folder for the PNGs")),
+        lambda p: p.add_argument("--out", type=checked.folder, required=True,
+                                 help="folder for the PNGs (made if missing)")),
     "prune": Command(
         "delete log rows (and outcomes) older than DAYS",
         lambda c, s, a: print(f"deleted {ops.prune(c, a.older_than)} prediction rows older "
                               f"than {a.older_than} days"),
-        lambda p: p.add_argument("--older-than", type=days, required=True, metavar="DAYS",
-                                 help="age in days (0: everything until now)")),
+        lambda p: p.add_argument("--older-than", type=checked.days, required=True,
+                                 metavar="DAYS",
+                                 help=f"age in days, from 0 (everything until now) to "
+                                      f"{checked.MAX_DAYS}")),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name, command in COMMANDS.items():
         sub = subparsers.add_parser(name, help=command.help)
@@ -144,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         # One line per problem, named as in the env files (no input values: they may be secrets).
         problems = [f"{'.'.join(map(str, e['loc'])).upper() or 'settings'}: {e['msg']}"
                     for e in error.errors(include_input=False)]
-        print("configuration error (see .env.example and .env_db.example):\n  "
-              + "\n  ".join(problems), file=sys.stderr)
+        print("configuration error (see .env.example, .env_db_owner.example and "
+              ".env_db_app.example):\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
     logging.config.dictConfig(logging_config(settings.log_level, "ext://sys.stderr"))
     try:

@@ -18,6 +18,9 @@ from app.store import registry, training_data
 from app.store.tables import ModelVersion
 
 BUY, NO_BUY = "#b45309", "#1e5a96"
+# Each axis spans its values plus this share of their range on both sides, never below the
+# input's declared minimum (the page, nginx/static/app.js, uses the same rule).
+AXIS_PADDING = 0.05
 BUY_REGION, NO_BUY_REGION = "#fde7c8", "#dbe8f5"
 
 
@@ -35,7 +38,7 @@ def write(connection: Connection, out: Path) -> list[Path]:
         points = [row for row in training_data.labelled_rows(session)
                   if row.user_id in trained_ids]
         version, holdout = stored.version, stored.holdout
-        features = FEATURES.select(stored.features)
+        features = FEATURES.stored(stored.features)
         pipeline = training.load_pipeline(stored.pipeline)
     out.mkdir(parents=True, exist_ok=True)
     boundary = out / f"decision_boundary_v{version}.png"
@@ -43,6 +46,12 @@ def write(connection: Connection, out: Path) -> list[Path]:
     _boundary(pipeline, features, points, version, boundary)
     _confusion(holdout.confusion_matrix, holdout.accuracy, version, matrix)
     return [boundary, matrix]
+
+
+def padded_range(values: list[float], low: float) -> tuple[float, float]:
+    smallest, largest = min(values), max(values)
+    pad = (largest - smallest or abs(largest) or 1) * AXIS_PADDING
+    return max(low, smallest - pad), largest + pad
 
 
 def _boundary(pipeline: Any, features: tuple[Any, ...], points: list[LabelledRow],
@@ -57,8 +66,8 @@ def _boundary(pipeline: Any, features: tuple[Any, ...], points: list[LabelledRow
     figure, axes = plt.subplots(1, len(combos), figsize=(6.5 * len(combos), 5), squeeze=False)
     xs = [p.values[x.name] for p in points if p.values[x.name] is not None]
     ys = [p.values[y.name] for p in points if p.values[y.name] is not None]
-    grid_x, grid_y = np.meshgrid(np.linspace(min(xs) - 2, max(xs) + 2, 300),
-                                 np.linspace(max(0, min(ys) - 10_000), max(ys) + 10_000, 300))
+    grid_x, grid_y = np.meshgrid(np.linspace(*padded_range(xs, x.low), 300),
+                                 np.linspace(*padded_range(ys, y.low), 300))
     for axis, combo in zip(axes[0], combos, strict=True):
         given = {f.name: value for f, value in zip(categorical, combo, strict=True)}
         # The other numeric inputs are left blank: the pipeline imputes their mean.

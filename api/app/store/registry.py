@@ -182,7 +182,7 @@ def load(session: Session, version: int) -> ServedModel:
     ).first()
     if stored is None:
         raise NoModelError(f"model version {version} is not in the database")
-    features = FEATURES.select(stored.features)
+    features = FEATURES.stored(stored.features)
     columns = [dataset_rows.c[f.dataset_column].label(f.name) for f in features]
     points = session.execute(
         select(*columns, dataset_rows.c.purchased)

@@ -80,7 +80,9 @@ def feature_tables(metadata: MetaData, features: FeatureSet) -> FeatureTables:
         Column("created_at", DateTime(timezone=True), server_default=func.now(),
                nullable=False),
         # The inputs as given: core features always, the others when the client sent them.
-        *(Column(f.name, f.log_type, nullable=not f.core) for f in features),
+        # Nullable all the same (migration 0005): rows logged before an input was added have
+        # no value for it; the request schemas require the core ones.
+        *(Column(f.name, f.log_type, nullable=True) for f in features),
         Column("purchased", Boolean, nullable=False),
         Column("probability", Double, nullable=False),
         # Deliberately not a ForeignKey (see migration 0001): the API writes only the

@@ -1,9 +1,11 @@
 """Training data in PostgreSQL: the data set (seeded once from the file, read back in file order)
 and the logged predictions that have an outcome."""
 
+import logging
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -11,18 +13,29 @@ from app.domain.dataset import LabelledRow, SeedRow
 from app.domain.features import FEATURES, CategoricalFeature, Feature, FeatureSet
 from app.store.tables import dataset_rows, outcomes, predictions
 
+log = logging.getLogger(__name__)
+
 
 def seed(session: Session, rows: Sequence[SeedRow], features: FeatureSet = FEATURES,
          table: Table = dataset_rows) -> int:
-    """Insert the rows not yet present, in the caller's transaction; returns how many were new."""
+    """Insert the rows not yet present and bring the inputs of those present up to the file
+    (an input added since: its column was empty), in the caller's transaction; returns how
+    many rows were new. Rows already equal are not written."""
     values = [{"user_id": row.user_id, "line": row.line, "purchased": row.purchased,
                **{f.dataset_column: row.values[f.name] for f in features}} for row in rows]
-    statement = (
-        insert(table).values(values)
-        .on_conflict_do_nothing(index_elements=[table.c.user_id])
-        .returning(table.c.user_id)
-    )
-    return len(session.execute(statement).all())
+    insert_rows = insert(table).values(values)
+    columns = [f.dataset_column for f in features]
+    statement: Any = insert_rows.on_conflict_do_update(
+        index_elements=[table.c.user_id],
+        set_={column: insert_rows.excluded[column] for column in columns},
+        where=tuple_(*(table.c[c] for c in columns)).is_distinct_from(
+            tuple_(*(insert_rows.excluded[c] for c in columns))),
+    ).returning(literal_column("xmax = 0"))  # true for an inserted row, false for an updated
+    written: list[bool] = list(session.execute(statement).scalars())
+    new = sum(written)
+    log.info("seed: %d new rows, %d rows with inputs brought up to the file",
+             new, len(written) - new)
+    return new
 
 
 def count_rows(session: Session, table: Table = dataset_rows) -> int:

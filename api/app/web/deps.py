@@ -30,7 +30,7 @@ async def served_model(services: ServicesDep) -> ServedModel:
 
 ServedModelDep = Annotated[ServedModel, Depends(served_model)]
 
-_bearer = HTTPBearer(auto_error=False, description="API_TOKEN from .env")
+_bearer = HTTPBearer(auto_error=False, description="API_TOKEN from .env_api")
 
 
 async def require_token(

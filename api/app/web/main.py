@@ -10,12 +10,13 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
+from app import __version__
 from app.core.database import app_dsn, make_engine
 from app.core.settings import Settings, get_settings
 from app.store import served_version_listener
 from app.store.prediction_log import PredictionLog
 from app.store.served_version_listener import ServedVersionListener
-from app.web import errors
+from app.web import errors, openapi
 from app.web.middleware import (
     HeadAsGetMiddleware,
     ObservabilityMiddleware,
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # FastAPIOffline: /docs and /redoc load their JavaScript from this package, not a CDN.
     app = FastAPIOffline(
         title="Social Network Ads purchase predictor",
-        version="1.0.0",
+        version=__version__,
         summary="Logistic regression on age and salary, with every prediction logged.",
         lifespan=lifespan,
         # Defence in depth behind nginx's own limit: 1 MiB fits a 10,000-row batch.
@@ -96,4 +97,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (predict.router, accuracy.router, model_parameters.router, versions.router,
                    predictions.router, outcomes.router, health.router, monitoring.router):
         app.include_router(router)
+    openapi.install(app)
     return app

@@ -63,7 +63,8 @@ def logged_model(features: FeatureSet) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for f in features:
         base: Any = float if isinstance(f, NumericFeature) else str
-        fields[f.name] = (base if f.core else base | None, ...)
+        # null where the client did not give it, or the row predates the input.
+        fields[f.name] = (base | None, ...)
     return create_model(
         "LoggedPrediction", id=(int, ...), created_at=(datetime, ...), **fields,
         purchased=(bool, ...), probability=(float, ...), model_version=(int, ...))

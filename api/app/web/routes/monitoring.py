@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -23,15 +23,31 @@ class DriftResponse(BaseModel):
     model_version: int
     window: int  # how many newest logged inputs of this version are compared, at most
     rows: int  # how many there were
-    psi: dict[str, float]  # per input of this version
+    min_rows: int  # fewer than this: no figures, the verdict "not enough data yet"
+    enough_data: bool
+    verdict: str  # "not enough data yet", "stable", "moderate shift" or "shifted"
+    psi: dict[str, float]  # per input of this version; empty without enough data
 
 
 def compute_drift(services: Services, model: ServedModel) -> DriftResponse:
     window = services.settings.drift_window
     with Session(services.engine) as session:
         recent = recent_inputs(session, model.version, model.features, window)
+    enough = len(recent) >= drift.MIN_ROWS
+    figures = (drift.psi_by_feature(model.features, model.training_points, recent)
+               if enough else {})
     return DriftResponse(model_version=model.version, window=window, rows=len(recent),
-                         psi=drift.psi_by_feature(model.features, model.training_points, recent))
+                         min_rows=drift.MIN_ROWS, enough_data=enough,
+                         verdict=drift.verdict(len(recent), figures), psi=figures)
+
+
+def enough_data_family(model_version: int, enough: bool) -> Metric:
+    family = GaugeMetricFamily(
+        "model_input_drift_enough_data",
+        f"1 when the drift figures rest on at least {drift.MIN_ROWS} logged inputs; 0: not "
+        "enough data yet, and model_input_drift_psi is left out.", labels=["model_version"])
+    family.add_metric([str(model_version)], int(enough))
+    return family
 
 
 @router.get("/drift", response_model=DriftResponse, tags=["model"],
@@ -49,6 +65,7 @@ def database_figures(services: Services, model: ServedModel | None) -> list[Metr
     if model is not None:
         figures = compute_drift(services, model)
         families += drift_families(figures.model_version, figures.rows, figures.psi)
+        families.append(enough_data_family(figures.model_version, figures.enough_data))
     return families
 
 
