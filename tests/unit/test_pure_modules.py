@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
@@ -290,3 +291,21 @@ def test_parameters_after_the_media_type_do_not_matter() -> None:
         "/with-body", content=b'{"age": 3}',
         headers={"Content-Type": "application/json; charset=utf-8; profile=x"})
     assert response.status_code == 200
+
+
+def test_on_the_line_itself_the_answer_is_no_at_one_half() -> None:
+    # sklearn's predict says 1 only where the decision is > 0: at exactly 0, not a purchase.
+    purchased, probability = small_scorer().score({"age": [10.0], "salary": [0.0]}, 1)
+    assert (bool(purchased[0]), float(probability[0])) == (False, 0.5)
+
+
+def test_parameters_are_float64_whatever_json_holds() -> None:
+    # Whole numbers as JSON integers, and a null imputation value (a version trained before
+    # imputation existed): every array is float64 all the same, null read as NaN.
+    scorer = Scorer.from_parameters({
+        "numeric": ["age", "salary"], "impute": [None, 0], "categorical": [],
+        "mean": [1, 1], "scale": [2, 4], "coef": [1, 2], "intercept": -4, "layout": "C"})
+    arrays = (scorer.impute, scorer.mean, scorer.scale, scorer.coef_t, scorer.intercept)
+    assert [a.dtype for a in arrays] == [np.float64] * 5
+    assert np.isnan(scorer.impute[0]) and scorer.coef_t.shape == (2, 1)
+    assert scorer.boundary("age", "salary", {}) == small_scorer().boundary("age", "salary", {})
