@@ -309,3 +309,12 @@ def test_parameters_are_float64_whatever_json_holds() -> None:
     assert [a.dtype for a in arrays] == [np.float64] * 5
     assert np.isnan(scorer.impute[0]) and scorer.coef_t.shape == (2, 1)
     assert scorer.boundary("age", "salary", {}) == small_scorer().boundary("age", "salary", {})
+
+
+def test_the_encoded_inputs_keep_the_stored_memory_layout() -> None:
+    # BLAS sums a matrix product in a different order for C and F arrays (scorer.py): the
+    # layout sklearn left is the one the scorer must use to stay bitwise equal.
+    columns = {"age": [1.0, 2.0, 3.0], "salary": [4.0, 5.0, 6.0]}
+    assert small_scorer().encode(columns, 3).flags.f_contiguous
+    parameters = {**small_scorer().parameters(), "layout": "C"}
+    assert Scorer.from_parameters(parameters).encode(columns, 3).flags.c_contiguous
