@@ -6,9 +6,9 @@ import logging
 from typing import Any
 
 from app.core.logging_config import logging_config
-from app.core.settings import ServerSettings
+from app.core.settings import ServerSettings, load
 
-_server = ServerSettings()
+_server = load(ServerSettings)
 
 wsgi_app = "app.web.main:create_app()"
 worker_class = "uvicorn_worker.UvicornWorker"

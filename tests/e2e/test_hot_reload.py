@@ -1,14 +1,17 @@
 """Promote and roll back under a steady load through nginx, with two API instances (two
 gunicorn workers each): no failed request, every answer's version is its log row's, and every
-worker switches within 2 seconds."""
+worker switches within 2 seconds; and each worker publishes its new version at once."""
 
+import re
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from local.twin import Stack, unlimited
 from tests.support.load import Load, Outcome
+from tests.support.metrics import samples
 from tests.support.operator import twin_command
 from tests.support.servers import running_twin
 
@@ -87,3 +90,36 @@ def test_promote_and_rollback_under_load(replicas: Stack) -> None:
         logged[int(row_id)] = int(version)
     mismatched = [a for a in answers if logged.get(a.prediction_id or -1) != a.model_version]
     assert mismatched == []
+
+
+def switched_workers(twin: Stack, version: int) -> int:
+    """How many workers have logged their switch to `version` (the listener's line)."""
+    return sum(twin.api.log_file(r).read_text(errors="replace").count(
+        f"now serving model version {version}\"") for r in range(1, REPLICAS + 1))
+
+
+def test_a_scrape_right_after_a_promote_shows_every_workers_new_version(
+        replicas: Stack) -> None:
+    """No traffic after the promote: the workers switch by their listeners alone, and the
+    first scrape of each instance must already show all of its workers at the new version
+    (the gauge used to be set by whichever worker answered a scrape)."""
+    twin = replicas
+    workers = REPLICAS * int(twin.api.env.get("WEB_CONCURRENCY", "2"))
+    trained = operator(twin, "train", "--random-state", "7")
+    found = re.search(r"version (\d+) \(candidate", trained)
+    assert found, trained
+    version = int(found.group(1))
+    operator(twin, "promote", str(version), "--force")
+    deadline = time.monotonic() + 10
+    while switched_workers(twin, version) < workers and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert switched_workers(twin, version) == workers
+    published = {}
+    for replica, port in enumerate(twin.api.ports(), start=1):
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        published[replica] = sorted(
+            (dict(labels)["pid"], value) for (name, labels), value in samples(text).items()
+            if name == "served_model_version")
+    print(f"\nafter promote {version}, one scrape per instance: {published}")
+    assert all(len(gauges) == workers // REPLICAS for gauges in published.values()), published
+    assert {value for gauges in published.values() for _, value in gauges} == {version}

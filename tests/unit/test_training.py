@@ -1,6 +1,7 @@
 """The model reproduces the workshop, and the fast scorer is sklearn to the last bit, for every
 feature set a version may use (numeric inputs imputed, categories one-hot encoded)."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -167,3 +168,27 @@ def test_the_web_app_does_not_import_sklearn() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False False"
+
+
+def test_the_stored_holdout_is_the_workshops_split_of_the_shipped_file(
+        rows: list[dataset.LabelledRow]) -> None:
+    """Migration 0006 stores the holdout as a literal list: it must be the workshop's split."""
+    path = Path(training.__file__).parents[1] / "store/migrations/versions/0006_holdout.py"
+    spec = importlib.util.spec_from_file_location("holdout_migration", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    assert list(migration.WORKSHOP_HOLDOUT) == training.workshop_holdout(
+        [row.user_id for row in rows])
+
+
+def test_new_rows_only_join_training(rows: list[dataset.LabelledRow]) -> None:
+    holdout = training.workshop_holdout([row.user_id for row in rows])
+    extra = [dataset.LabelledRow(90_000_000 + n, {"age": 20 + n, "salary": 30_000.0}, n % 2 == 0)
+             for n in range(25)]
+    for grown in ([*rows, *extra], [*extra, *rows]):
+        trained_rows, test_rows = training.split_rows(grown, holdout, 0.25, 0)
+        assert [row.user_id for row in test_rows] == holdout
+        assert len(trained_rows) == 325
+    with pytest.raises(dataset.DatasetError, match="100 of the holdout's 100 people"):
+        training.split_rows(extra, holdout, 0.25, 0)

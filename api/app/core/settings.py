@@ -9,9 +9,9 @@ operator commands run without it.
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
@@ -20,6 +20,18 @@ PLACEHOLDER_SECRETS = frozenset({"", "changeme", "password", "postgres", "secret
 
 # A role name is interpolated into GRANT statements, so keep it a plain identifier.
 ROLE_NAME_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
+
+
+class SettingsError(ValueError):
+    """The environment does not make valid settings. Its message names each field and the
+    reason, never a value: pydantic's own message shows `input_value=`, which for a missing
+    field or a model check is every setting read, secrets included (their tails survive its
+    truncation)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("configuration error (see .env.example and .env_db.example):\n  "
+                         + "\n  ".join(problems))
+        self.problems = problems
 
 
 class OwnerCredentialsMissingError(RuntimeError):
@@ -124,6 +136,22 @@ class ServerSettings(BaseSettings):
     prometheus_multiproc_dir: Path | None = None
 
 
+AnySettings = TypeVar("AnySettings", bound=BaseSettings)
+
+
+def load(settings_class: type[AnySettings]) -> AnySettings:
+    """Settings read from the environment; SettingsError (names and reasons only) if they
+    are not valid. Every start-up path reads its settings through this."""
+    try:
+        return settings_class()
+    except ValidationError as error:
+        problems = [f"{'.'.join(map(str, e['loc'])).upper() or 'settings'}: {e['msg']}"
+                    for e in error.errors(include_input=False, include_url=False,
+                                          include_context=False)]
+        # `from None`: a traceback must not print the ValidationError as the cause.
+        raise SettingsError(problems) from None
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()  # the required secrets come from the environment
+    return load(Settings)  # the required secrets come from the environment

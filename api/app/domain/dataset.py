@@ -105,6 +105,8 @@ def read_csv(path: Path, features: FeatureSet = FEATURES) -> list[SeedRow]:
     """Every row validated before anything is stored: a bad file loads nothing."""
     try:
         return _read_csv(path, features)
+    except OSError as error:
+        raise DatasetError(f"{path}: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise DatasetError(f"{path} is not UTF-8 text (byte {error.start})") from None
     except csv.Error as error:

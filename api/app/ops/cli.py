@@ -7,13 +7,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pydantic import ValidationError
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from app import __version__
 from app.core.logging_config import logging_config
-from app.core.settings import OwnerCredentialsMissingError, Settings, get_settings
+from app.core.settings import (
+    OwnerCredentialsMissingError,
+    Settings,
+    SettingsError,
+    get_settings,
+)
 from app.domain import dataset
 from app.domain.features import DEFAULT_FEATURES, FEATURES
 from app.ops import arguments as checked
@@ -139,12 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = get_settings()
-    except ValidationError as error:
-        # One line per problem, named as in the env files (no input values: they may be secrets).
-        problems = [f"{'.'.join(map(str, e['loc'])).upper() or 'settings'}: {e['msg']}"
-                    for e in error.errors(include_input=False)]
-        print("configuration error (see .env.example, .env_db_owner.example and "
-              ".env_db_app.example):\n  " + "\n  ".join(problems), file=sys.stderr)
+    except SettingsError as error:
+        # One line per problem, named as in the env files (no values: they may be secrets).
+        print(error, file=sys.stderr)
         return 2
     logging.config.dictConfig(logging_config(settings.log_level, "ext://sys.stderr"))
     try:

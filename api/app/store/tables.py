@@ -66,7 +66,8 @@ def feature_tables(metadata: MetaData, features: FeatureSet) -> FeatureTables:
         "dataset_rows",
         metadata,
         Column("user_id", BigInteger, primary_key=True, autoincrement=False),
-        # `line` keeps the file order the workshop's split depends on.
+        # The order rows were loaded in: the shipped CSV's line numbers, then, for people a
+        # later `seed --csv` adds, numbers after the largest (see training_data.seed).
         Column("line", Integer, unique=True, nullable=False),
         # A blank numeric cell is NULL, imputed at training time; categories are never blank.
         *(Column(f.dataset_column, f.dataset_type, nullable=f.kind == "numeric")
@@ -133,6 +134,15 @@ class Serving(Base):
     action: Mapped[str] = mapped_column(String(16))
     served_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
+
+# The workshop's 100 held-out people (migration 0006, a fixed list): every version is
+# evaluated on exactly these rows of dataset_rows, and they never train.
+holdout_people = Table(
+    "holdout_people",
+    Base.metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("position", Integer, unique=True, nullable=False),
+)
 
 # What really happened to a logged prediction (the app role may only INSERT here).
 outcomes = Table(

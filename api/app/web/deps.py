@@ -5,9 +5,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from app.domain.served_model import ServedModel
+from app.web.deadline import within_deadline
 from app.web.services import Services
 
 
@@ -25,7 +25,7 @@ async def served_model(services: ServicesDep) -> ServedModel:
     """The model this request uses from start to end (a swap meanwhile does not change it)."""
     model = services.models.loaded
     # Only the first request after a start with the database down pays for loading.
-    return model if model is not None else await run_in_threadpool(services.models.get)
+    return model if model is not None else await within_deadline(services, services.models.get)
 
 
 ServedModelDep = Annotated[ServedModel, Depends(served_model)]

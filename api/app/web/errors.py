@@ -11,6 +11,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.store.prediction_log import LogUnavailableError
 from app.store.registry import NoModelError
+from app.web.deadline import DatabaseDeadlineError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ async def on_no_model(_: Request, error: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
-    for unavailable in (OperationalError, InterfaceError, PoolTimeoutError, LogUnavailableError):
+    for unavailable in (OperationalError, InterfaceError, PoolTimeoutError, LogUnavailableError,
+                        DatabaseDeadlineError):
         app.add_exception_handler(unavailable, on_database_unavailable)
     app.add_exception_handler(NoModelError, on_no_model)
     app.add_exception_handler(Exception, on_unexpected)

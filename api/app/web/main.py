@@ -55,14 +55,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_commit=metrics.observe_commit,
             on_failure=metrics.log_commit_failures.inc,
         )
-        services = Services(settings, engine, prediction_log)
+        # The gauge is set by the worker that switches (its listener), not by a scrape.
+        services = Services(settings, engine, prediction_log,
+                            on_model_loaded=metrics.served_version.set)
         listener = ServedVersionListener(
             app_dsn(settings, application_name=served_version_listener.APPLICATION_NAME),
             services.models, timeout=settings.db_timeout_s)
         prediction_log.start()
         try:
             served = await run_in_threadpool(services.models.get)
-            metrics.served_version.set(served.version)
             log.info("serving model version %d", served.version)
         except Exception as error:  # noqa: BLE001  # start anyway; /readyz says not ready
             log.warning("model not loaded at start (%s); will retry on first request",

@@ -1,5 +1,6 @@
 """What a worker holds for its lifetime: settings, the engine, the log writer, the loaded model."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -14,7 +15,9 @@ class Services:
     settings: Settings
     engine: Engine
     prediction_log: PredictionLog
+    # Told each version this worker starts serving (the served_model_version gauge).
+    on_model_loaded: Callable[[int], object] = lambda version: None
     models: ModelHolder = field(init=False)
 
     def __post_init__(self) -> None:
-        self.models = ModelHolder(self.engine)
+        self.models = ModelHolder(self.engine, self.on_model_loaded)

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from app.store import registry
+from app.web.deadline import within_deadline
 from app.web.deps import ServedModelDep, ServicesDep
 from app.web.schemas import AccuracyResponse, ErrorResponse, LiveAccuracy
 
@@ -12,14 +13,17 @@ router = APIRouter(tags=["model"])
 
 
 @router.get("/accuracy", response_model=AccuracyResponse, responses={503: {"model": ErrorResponse}})
-def accuracy(
+async def accuracy(
     services: ServicesDep,
     model: ServedModelDep,
 ) -> AccuracyResponse:
     # Read from the database, not from memory, so the answer is the stored record of truth
     # (and an outage shows as a 503 here as it does on /predict).
-    with Session(services.engine) as session:
-        stored = registry.summary(session, model.version)
+    def read() -> registry.VersionSummary:
+        with Session(services.engine) as session:
+            return registry.summary(session, model.version)
+
+    stored = await within_deadline(services, read)
     return AccuracyResponse(
         **stored.holdout.model_dump(),
         model=stored.algorithm,

@@ -11,6 +11,7 @@ from app.domain import drift
 from app.domain.served_model import ServedModel
 from app.store import registry
 from app.store.prediction_reads import recent_inputs
+from app.web.deadline import within_deadline
 from app.web.deps import ServedModelDep, ServicesDep
 from app.web.prometheus import Metrics, drift_families, exposition, live_families
 from app.web.schemas import ErrorResponse
@@ -52,9 +53,9 @@ def enough_data_family(model_version: int, enough: bool) -> Metric:
 
 @router.get("/drift", response_model=DriftResponse, tags=["model"],
             responses={503: {"model": ErrorResponse}})
-def input_drift(services: ServicesDep, model: ServedModelDep) -> DriftResponse:
+async def input_drift(services: ServicesDep, model: ServedModelDep) -> DriftResponse:
     """Population stability index of recent inputs against the training rows, per input."""
-    return compute_drift(services, model)
+    return await within_deadline(services, lambda: compute_drift(services, model))
 
 
 def database_figures(services: Services, model: ServedModel | None) -> list[Metric]:
@@ -70,14 +71,12 @@ def database_figures(services: Services, model: ServedModel | None) -> list[Metr
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(request: Request) -> Response:
+async def metrics(request: Request) -> Response:
     services: Services = request.app.state.services
     collected: Metrics = request.app.state.metrics
     model = services.models.loaded
-    if model is not None:
-        collected.served_version.set(model.version)  # also when loaded after a late start
     try:
-        extra = database_figures(services, model)
+        extra = await within_deadline(services, lambda: database_figures(services, model))
     except Exception:  # noqa: BLE001  # the database is away: every other figure still counts
         extra = []
     body = exposition(collected, services.settings.prometheus_multiproc_dir is not None, extra)

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.store import prediction_reads
+from app.web.deadline import within_deadline
 from app.web.deps import ServicesDep, TokenDep
 from app.web.schemas import ErrorResponse, LoggedPrediction
 
@@ -16,11 +17,12 @@ router = APIRouter(tags=["predictions"])
     response_model=list[LoggedPrediction],
     responses={code: {"model": ErrorResponse} for code in (401, 422, 503)},
 )
-def recent_predictions(
+async def recent_predictions(
     _: TokenDep,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[LoggedPrediction]:
     """The newest rows of the log; they hold people's inputs, so the API token is required."""
-    return [LoggedPrediction.model_validate(row)
-            for row in prediction_reads.recent_predictions(services.engine, limit)]
+    rows = await within_deadline(
+        services, lambda: prediction_reads.recent_predictions(services.engine, limit))
+    return [LoggedPrediction.model_validate(row) for row in rows]

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from app.store import registry
+from app.web.deadline import within_deadline
 from app.web.deps import ServicesDep
 from app.web.schemas import ErrorResponse, LiveAccuracy, ModelsResponse, VersionInfo
 
@@ -11,9 +12,12 @@ router = APIRouter(tags=["model"])
 
 
 @router.get("/models", response_model=ModelsResponse, responses={503: {"model": ErrorResponse}})
-def models(services: ServicesDep) -> ModelsResponse:
-    with Session(services.engine) as session:
-        summaries = registry.versions(session)
+async def models(services: ServicesDep) -> ModelsResponse:
+    def read() -> list[registry.VersionSummary]:
+        with Session(services.engine) as session:
+            return registry.versions(session)
+
+    summaries = await within_deadline(services, read)
     return ModelsResponse(
         served_version=next((v.version for v in summaries if v.served), None),
         versions=[
