@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 COMPOSE ?= docker compose
 
 .PHONY: help venv env local local-down local-status evaluate build up down start stop remove \
-	logs exec tools node-tools test test-engine lint bench clean train versions promote rollback \
-	backup restore local-backup local-restore prune local-prune k8s-files capacity
+	logs exec tools node-tools test test-engine test-controls mutation lint bench clean train \
+	versions promote rollback backup restore local-backup local-restore prune local-prune \
+	k8s-files capacity
 
 help:
 	@echo "make local       start the local twin (PostgreSQL, API, nginx) on 8080/8443"
@@ -23,6 +24,8 @@ help:
 	@echo "make remove      remove containers AND volumes (the database, certificates)"
 	@echo "make logs        follow the logs         make exec    a shell in an api container"
 	@echo "make test        run every test tier (unit, integration, e2e, browser)"
+	@echo "make test-controls  break each claim on purpose in a copy: its proving test must fail"
+	@echo "make mutation    mutmut on the pure modules: score >= 90 %, survivors in docs/mutation.md"
 	@echo "make test-engine docker-compose.yml on a Docker engine of its own (docs/engine-tier.md)"
 	@echo "make lint        ruff, mypy and the import contracts (lint-imports)"
 	@echo "make bench       benchmark /predict through nginx (writes bench/results/)"
@@ -138,6 +141,24 @@ node-tools: $(NODE_TOOLS)
 test: $(DEV) tools $(NODE_TOOLS)
 	@$(ENSURE_PACKAGES) local test
 	$(PY) -m pytest
+
+# The negative controls (tests/controls, docs/claims.md): each applies a deliberate breakage to a
+# throwaway copy of the checkout and passes only if the claim's proving test then fails.
+test-controls: $(DEV)
+	@$(ENSURE_PACKAGES) local test
+	$(PY) -m tests.controls
+
+# mutmut on the scorer, features, drift, strict JSON and request ids (scripts/mutation.py), in an
+# environment of its own (requirements-mutation.txt says why).
+MUTATION_VENV ?= .venv-mutation
+$(MUTATION_VENV)/bin/mutmut: requirements-mutation.txt requirements-dev.txt | $(RUNTIME)
+	$(PYTHON) -m venv --without-pip $(MUTATION_VENV)
+	env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/uv pip install -q --python $(MUTATION_VENV)/bin/python \
+	  -e api -r requirements-mutation.txt
+	@touch $@
+
+mutation: $(MUTATION_VENV)/bin/mutmut
+	$(MUTATION_VENV)/bin/python scripts/mutation.py
 
 # docker-compose.yml on a real Docker engine the tier starts itself, with stand-in base images
 # (no registry here): docs/engine-tier.md. Not part of `make test`; .ci/run runs it after.

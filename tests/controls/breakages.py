@@ -1,0 +1,225 @@
+"""The negative controls: for each claim, a deliberate breakage of the real files and the test
+that proves the claim. `python -m tests.controls` applies each breakage to a throwaway copy of
+the checkout, runs that test there and passes only if it FAILS, with output naming the claim.
+
+An edit is (file, regular expression, replacement); the expression must match (else the
+control is stale, which fails it too: tests/unit/test_claims.py checks that every edit still
+applies, cheaply, in the unit tier)."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Edit:
+    path: str
+    pattern: str  # re.MULTILINE; every match is replaced
+    replacement: str
+
+
+@dataclass(frozen=True)
+class Control:
+    name: str
+    claim: str
+    tests: tuple[str, ...]  # pytest node ids (file::name), run together
+    edits: tuple[Edit, ...]
+    expect: str  # a regular expression the failing run's output must contain
+    keyword: str | None = None  # pytest -k, to narrow a parametrized test
+    note: str = field(default="")
+
+
+TEMPLATE = "nginx/templates/default.conf.template"
+LIMITS = "nginx/limits.env"
+COMPOSE = "docker-compose.yml"
+ABUSE = "tests/faults/test_abuse.py"
+SLOW = f"{ABUSE}::test_slow_header_clients_are_cut_off_and_do_not_block_others"
+ACCESS_LOG = f"{ABUSE}::test_the_access_log_is_json_after_hostile_traffic"
+LIMITS_TEST = "tests/e2e/test_documented_limits.py"
+RATE_TEST = f"{LIMITS_TEST}::test_each_rate_limit_is_the_documented_one"
+THROUGH = "tests/e2e/test_through_nginx.py"
+OPERATIONS = "tests/e2e/test_operations.py"
+LOG_WRITER = "api/app/store/prediction_log.py"
+
+# A build that answers before it commits: the rows go in an open transaction, every request is
+# answered with its ids, and the COMMIT comes 0.2 s later. A worker killed meanwhile takes
+# acknowledged rows with it.
+ANSWER_BEFORE_COMMIT = '''\
+                await self._connection.execute("BEGIN")
+                ids = await asyncio.wait_for(self._insert(version, group), self._timeout)
+                answered = 0
+                for pending in group:  # CONTROL: answered before the COMMIT
+                    if not pending.future.done():
+                        pending.future.set_result(ids[answered : answered + len(pending.rows)])
+                    answered += len(pending.rows)
+                await asyncio.sleep(0.2)
+                await self._connection.execute("COMMIT")'''
+
+CONTROLS: tuple[Control, ...] = (
+    Control(
+        "header-timeout", "nginx cuts off a client whose request line or headers never end "
+        "after 10 s (client_header_timeout)", (SLOW,),
+        (Edit(TEMPLATE, r"client_header_timeout 10s;", "client_header_timeout 60s;"),),
+        r"held open past .*(header|line)"),
+    Control(
+        "body-timeout", "nginx cuts off a client whose body stalls after 10 s "
+        "(client_body_timeout)", (SLOW,),
+        (Edit(TEMPLATE, r"client_body_timeout 10s;", "client_body_timeout 60s;"),),
+        r"held open past .*body"),
+    Control(
+        "predict-rate", "/predict: 20 r/s per client address (nginx/limits.env)", (RATE_TEST,),
+        (Edit(LIMITS, r"^NGINX_PREDICT_RATE=20r/s$", "NGINX_PREDICT_RATE=400r/s"),),
+        r"zone predict admitted", keyword="predict"),
+    Control(
+        "predict-burst", "/predict: burst 40 (nginx/limits.env)", (RATE_TEST,),
+        (Edit(LIMITS, r"^NGINX_PREDICT_BURST=40$", "NGINX_PREDICT_BURST=400"),),
+        r"zone predict admitted", keyword="predict"),
+    Control(
+        "batch-limit", "/predict/batch: 12 a minute, burst 3 (nginx/limits.env)", (RATE_TEST,),
+        (Edit(LIMITS, r"^NGINX_BATCH_BURST=3$", "NGINX_BATCH_BURST=30"),),
+        r"zone batch admitted", keyword="batch"),
+    Control(
+        "reads-rate", "the GET routes that query the database: 10 r/s per client "
+        "(nginx/limits.env)", (RATE_TEST,),
+        (Edit(LIMITS, r"^NGINX_READ_RATE=10r/s$", "NGINX_READ_RATE=1000r/s"),),
+        r"zone reads admitted", keyword="reads"),
+    Control(
+        "connection-limit", "at most 32 requests in progress per client (limit_conn)",
+        (f"{LIMITS_TEST}::test_the_connection_limit_is_the_documented_one",),
+        (Edit(LIMITS, r"^NGINX_CONN_PER_CLIENT=32$", "NGINX_CONN_PER_CLIENT=64"),),
+        r"33 requests in progress admitted"),
+    Control(
+        "rate-limit-applied", "/predict's zone is applied at the edge (a burst gets 429)",
+        (f"{OPERATIONS}::test_each_zone_answers_a_burst_with_429_and_no_5xx",),
+        (Edit(TEMPLATE, r"^\s*limit_req zone=predict burst=\$\{NGINX_PREDICT_BURST\} nodelay;\n",
+              ""),),
+        r"assert \{200\} == \{200, 429\}|429", keyword="predict"),
+    Control(
+        "security-headers", "every answer through nginx carries the security headers (here: "
+        "X-Frame-Options removed from the template)",
+        (f"{THROUGH}::test_bad_input_is_4xx_with_headers",),
+        (Edit(TEMPLATE, r'^\s*add_header X-Frame-Options "DENY" always;\n', ""),),
+        r"(?i)x-frame-options missing"),
+    Control(
+        "server-version-hidden", "nginx's Server header names no version (server_tokens off)",
+        (f"{THROUGH}::test_bad_input_is_4xx_with_headers",),
+        (Edit("nginx/nginx.conf", r"server_tokens off;", "server_tokens on;"),),
+        r"nginx/1\.\d+"),
+    Control(
+        "body-size", "/predict bodies over 16 KiB get 413 from nginx",
+        (f"{THROUGH}::test_oversized_body_is_413",),
+        (Edit(TEMPLATE, r"client_max_body_size 16k;", "client_max_body_size 1m;"),),
+        r"assert 422 == 413"),
+    Control(
+        "redirect-308", "HTTP redirects to HTTPS with 308 (a POST stays a POST)",
+        (f"{THROUGH}::test_http_redirects_with_308_and_a_post_stays_a_post",),
+        (Edit(TEMPLATE, r"return 308 https://", "return 301 https://"),),
+        r"\[301\] == \[308\]"),
+    Control(
+        "metrics-hidden", "/metrics is not reachable through nginx (404)",
+        (f"{OPERATIONS}::test_metrics_are_not_served_through_nginx",),
+        (Edit(TEMPLATE, r"(location = /metrics \{\s*)return 404;", r"\1proxy_pass http://api;"),),
+        r"assert 200 == 404"),
+    Control(
+        "segmentation-nginx-db", "nginx cannot reach the database (the db network is not "
+        "nginx's; here docker-compose.yml puts nginx on it)",
+        ("tests/faults/test_network.py::test_segmentation",),
+        (Edit(COMPOSE, r"(    networks:\n      - front\n)(    depends_on:\n      api:)",
+              r"\1      - db\n\2"),),
+        r"'nginx -> db:5432': 'connected'"),
+    Control(
+        "api-no-owner-secret", "the api processes hold no owner or superuser secret (here "
+        "docker-compose.yml gives the api the owner's env file)",
+        ("tests/e2e/test_edge.py::test_the_api_processes_hold_no_owner_or_superuser_secret",),
+        (Edit(COMPOSE, r"(      - \.env_db_app\n)(    expose:)",
+              r"\1      - .env_db_owner\n\2"),),
+        r"DB_OWNER"),
+    Control(
+        "placeholder-secrets", "production refuses placeholder secrets",
+        ("tests/unit/test_config.py::test_placeholder_secret_refused_in_production",),
+        (Edit("api/app/core/settings.py", r'if self\.app_env == "development":',
+              "if True:  # CONTROL"),),
+        r"DID NOT RAISE"),
+    Control(
+        "answer-after-commit", "no prediction is acknowledged before its row is committed "
+        "(the durability oracle, a worker SIGKILLed under load)",
+        ("tests/faults/test_acknowledged_oracle.py::test_gunicorn_worker_killed_three_times",),
+        (Edit(LOG_WRITER, r"^ {16}ids = await asyncio\.wait_for\(self\._insert\(version, "
+              r"group\), self\._timeout\)$", ANSWER_BEFORE_COMMIT),),
+        r"acknowledged but not stored"),
+    Control(
+        "duplicate-keys", "a body with a repeated key is refused (strict JSON)",
+        ("tests/unit/test_strict_json.py::test_refused_as_a_decode_error",),
+        (Edit("api/app/web/strict_json.py", r"if key in result:", "if False:  # CONTROL"),),
+        r"DID NOT RAISE", keyword="duplicate"),
+    Control(
+        "bad-input-logs-nothing", "out-of-range input gets a 422 naming the field and stores "
+        "nothing (here age's upper bound raised)",
+        ("tests/integration/test_api.py::test_bad_input_is_a_4xx_naming_the_field_and_logs_"
+         "nothing",),
+        (Edit("api/app/domain/features.py", r"low=0, high=120,", "low=0, high=1000,"),),
+        r"assert 200 == 422", keyword="absurd and age"),
+    Control(
+        "token-required", "reading the log needs the bearer token (401 otherwise)",
+        (f"{OPERATIONS}::test_reading_the_log_needs_the_token",),
+        (Edit("api/app/web/deps.py", r"if expected is None or not hmac\.compare_digest\(",
+              "if expected is None or False and not hmac.compare_digest("),),
+        r"assert 200 == 401"),
+    Control(
+        "request-id-stored", "the request id is stored with the prediction's row",
+        ("tests/integration/test_observability.py::test_a_valid_request_id_is_kept_and_stored_"
+         "with_the_rows",),
+        (Edit(LOG_WRITER, r"_Pending\(rows, current_request_id\.get\(\)\)",
+              "_Pending(rows, None)"),),
+        r"request_id|None"),
+    Control(
+        "request-id-end-to-end", "one request id from nginx's log to the app's to the row "
+        "(here nginx no longer passes it on)",
+        (f"{OPERATIONS}::test_one_answer_followed_from_nginx_to_the_app_to_its_row",),
+        (Edit(TEMPLATE, r"^\s*proxy_set_header X-Request-ID \$request_id_out;\n", ""),),
+        r"assert \[\] == \[\('app\.access"),
+    Control(
+        "hot-reload-bound", "a promote reaches every worker within 2 s, without a restart "
+        "(here the listener LISTENs on the wrong channel, leaving the 10 s re-check)",
+        ("tests/integration/test_lifecycle.py",),
+        (Edit("api/app/store/served_version_listener.py", r'f"LISTEN \{CHANNEL\}"',
+              'f"LISTEN {CHANNEL}_control"'),),
+        r"still not serving version 2 after 2\.0 s",
+        keyword="train_stores_a_candidate or promote_serves_it"),
+    Control(
+        "access-log-json-status", "every nginx access-log line is JSON (here status 000 of an "
+        "aborted HTTP/2 stream written bare again)", (ACCESS_LOG,),
+        (Edit("nginx/nginx.conf", r'"status":\$log_status', '"status":$status'),),
+        r"line \d+: Expecting"),
+    Control(
+        "access-log-json-escape", "every nginx access-log line is JSON (here escape=json "
+        "removed: a quote in a header breaks the line)", (ACCESS_LOG,),
+        (Edit("nginx/nginx.conf", r"log_format json escape=json ", "log_format json "),),
+        r"line \d+: (Invalid|Expecting)"),
+    Control(
+        "nginx-errors-json", "nginx's own errors are JSON with every security header (here its "
+        "error_page line removed: its HTML pages come back)",
+        ("tests/e2e/test_edge.py::test_nginx_own_errors_are_json_with_the_security_headers",),
+        (Edit(TEMPLATE, r"^\s*error_page 400 403 404 .*/\.error;\n", ""),),
+        r"text/html"),
+    Control(
+        "hidden-files", "no hidden file (.env, .git/) is ever served, even from the page's folder",
+        (f"{THROUGH}::test_no_secrets_served",),
+        (Edit(TEMPLATE, r"^\s*location ~ /\\\. \{\n\s*return 404;\n\s*\}\n", ""),),
+        r"assert 200 == 404"),
+    Control(
+        "query-token-not-logged", "a token in a query string reaches no log line (here nginx "
+        "logs the whole request URI again)",
+        ("tests/e2e/test_edge.py::test_a_token_in_the_query_string_reaches_no_log_line",),
+        (Edit("nginx/nginx.conf", r'"uri":"\$log_path"', '"uri":"$request_uri"'),),
+        r"\['nginx'\]"),
+    Control(
+        "loopback-names", "nginx serves the loopback names whatever the public name (here they "
+        "get 421 again)",
+        ("tests/e2e/test_edge.py::test_the_loopback_names_are_served_whatever_the_public_name",),
+        (Edit(TEMPLATE, r'^\s*"~\^\(localhost\|127.*\n', ""),),
+        r"421"),
+    Control(
+        "workshop-result", "the workshop's result: accuracy 0.89, confusion matrix "
+        "[[65, 3], [8, 24]]", ("tests/unit/test_training.py::test_the_workshop_result",),
+        (Edit("api/app/domain/dataset.py", r"^RANDOM_STATE = 0$", "RANDOM_STATE = 1"),),
+        r"0\.89|65, 3"),
+)
