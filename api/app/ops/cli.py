@@ -12,12 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from app import __version__
 from app.core.logging_config import logging_config
-from app.core.settings import (
-    OwnerCredentialsMissingError,
-    Settings,
-    SettingsError,
-    get_settings,
-)
+from app.core.settings import OwnerCredentialsMissingError, Settings, SettingsError, get_settings
 from app.domain import dataset
 from app.domain.features import DEFAULT_FEATURES, FEATURES
 from app.ops import arguments as checked
