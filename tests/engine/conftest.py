@@ -67,7 +67,7 @@ class Stack:
 
     def smoke(self, command: str, *extra: str) -> subprocess.CompletedProcess[str]:
         """scripts/smoke.py, as the GitHub workflow runs it."""
-        token = self.env_file(".env")["API_TOKEN"]
+        token = self.env_file(".env_api")["API_TOKEN"]
         # --token=...: a generated token may begin with "-".
         return self.run(sys.executable, "scripts/smoke.py", command, "--record",
                         str(self.record), f"--token={token}", *extra, check=False, timeout=300)

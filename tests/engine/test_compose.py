@@ -45,7 +45,7 @@ def readme_docker_block() -> tuple[str, dict[str, Any]]:
 
 
 def https(method: str, path: str, body: dict[str, Any] | None = None,
-          timeout: float = 10) -> tuple[int, bytes]:
+          timeout: float = 10, request_id: str | None = None) -> tuple[int, bytes]:
     """A request to nginx's published HTTPS port on the loopback address."""
     context = ssl.create_default_context()
     context.check_hostname = False
@@ -54,6 +54,8 @@ def https(method: str, path: str, body: dict[str, Any] | None = None,
                                              context=context)
     try:
         headers = {"Host": "localhost", "Content-Type": "application/json"}
+        if request_id is not None:
+            headers["X-Request-ID"] = request_id
         connection.request(method, path, json.dumps(body) if body else None, headers)
         response = connection.getresponse()
         return response.status, response.read()
@@ -74,17 +76,19 @@ def wait_healthy(stack: Stack, service: str, count: int, timeout: float = 240) -
 
 
 def spread(stack: Stack) -> dict[str, int]:
-    """The workflow's check: requests with a marked path through nginx, then how many each api
-    replica's log holds. Every request must be answered 200."""
+    """The workflow's check: requests marked by their request id (the app logs no query
+    string) through nginx, then how many each api replica's log holds. Every request must be
+    answered 200."""
     statuses = []
-    for _ in range(SPREAD_REQUESTS):
-        statuses.append(https("GET", "/accuracy?spread")[0])
+    marker = f"spread-check-{time.monotonic_ns()}"
+    for n in range(SPREAD_REQUESTS):
+        statuses.append(https("GET", "/accuracy", request_id=f"{marker}-{n}")[0])
         time.sleep(SPREAD_PAUSE_S)
     assert statuses == [200] * SPREAD_REQUESTS, f"answers through nginx: {statuses}"
     counts = {}
     for container in stack.containers("api"):
         logs = stack.engine.docker("logs", container["Id"])
-        counts[container["Name"]] = (logs.stdout + logs.stderr).count('"path":"/accuracy?spread"')
+        counts[container["Name"]] = (logs.stdout + logs.stderr).count(f'"request_id":"{marker}-')
     return counts
 
 
