@@ -1,8 +1,8 @@
 """docker-compose.yml on a real Docker engine (the tier's own, with stand-in base images), in
 the order an operator meets it: the README's Docker path, the workflow's smoke test, who may
 log in to the database, three replicas, a recreate onto new addresses, a crash of each
-service's main process, a restart of the whole stack. The tests share one deployment and
-run in this file's order.
+service's main process, a restart of the whole stack, and last a backup restored into new
+volumes. The tests share one deployment and run in this file's order.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def on_our_bridge(stack: Stack, address: str, network: str) -> None:
 
 def test_readme_docker_path_make_env_make_up_and_its_curl_answer(stack: Stack) -> None:
     stack.run("make", "env")
-    for name in (".env", ".env_db", ".env_db_owner", ".env_db_app"):
+    for name in (".env", ".env_api", ".env_db", ".env_db_owner", ".env_db_app"):
         assert (stack.project / name).is_file(), f"make env wrote no {name}"
     stack.run("make", "up", timeout=1200)
     for service, count in (("db", 1), ("api", 1), ("nginx", 1)):
@@ -291,3 +291,34 @@ def test_data_survives_a_restart_of_the_whole_stack(stack: Stack) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     again = stack.smoke("check")
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def owner_counts(stack: Stack) -> list[str]:
+    """Rows of the log, the versions, the served history and the data set, and the newest
+    prediction id: read inside the db container as the owner (its own environment)."""
+    sql = ("SELECT (SELECT count(*) FROM predictions), (SELECT coalesce(max(id), 0) FROM "
+           "predictions), (SELECT count(*) FROM model_versions), (SELECT count(*) FROM "
+           "serving), (SELECT count(*) FROM dataset_rows)")
+    script = ('PGPASSWORD="$DB_OWNER_PASSWORD" psql -h 127.0.0.1 -U "$DB_OWNER_USER" '
+              f'-d "$POSTGRES_DB" -tAc "{sql}"')
+    return stack.compose("exec", "-T", "db", "sh", "-c", script).stdout.strip().split("|")
+
+
+def test_a_backup_restored_into_new_volumes_keeps_every_row(stack: Stack) -> None:
+    """docs/operations.md's recipe, as an operator types it: make backup, make remove (the
+    volumes go), the db alone (its init makes the roles), make restore, make up."""
+    for age in (23, 37, 58):
+        assert https("POST", "/predict", {"age": age, "salary": 61000})[0] == 200
+    before = owner_counts(stack)
+    stack.run("make", "backup", timeout=300)
+    [dump] = sorted((stack.project / "backups").glob("social-ads-*.dump"))
+    assert (dump.parent.stat().st_mode & 0o777, dump.stat().st_mode & 0o777) == (0o700, 0o600)
+    stack.run("make", "remove", timeout=600)
+    assert not stack.engine.docker("volume", "ls", "-q", "--filter",
+                                   "name=social-ads_pgdata").stdout.strip()
+    stack.compose("up", "--detach", *WAIT, "db")
+    stack.run("make", "restore", f"FILE=backups/{dump.name}", timeout=600)
+    stack.run("make", "up", timeout=1200)
+    assert owner_counts(stack) == before
+    result = stack.smoke("after-restart")
+    assert result.returncode == 0, result.stdout + result.stderr
