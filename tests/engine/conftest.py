@@ -31,7 +31,11 @@ from tests.engine.engine import Engine, EngineError, assert_no_forwarding, disk_
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 TIMINGS: dict[str, float] = {}
-PUBLISHED_PORTS = (80, 443)
+# Per container: its memory peak and its mem_limit in MiB (the burst test), quoted in the
+# summary and written to artifacts/engine-memory.json.
+MEMORY: dict[str, dict[str, float | str]] = {}
+# nginx's 80 and 443; Prometheus's 9090 on the loopback address (`--profile monitoring`).
+PUBLISHED_PORTS = (80, 443, 9090)
 
 
 @dataclass
@@ -108,7 +112,8 @@ def engine() -> Iterator[Engine]:
         for port in PUBLISHED_PORTS:
             if port_in_use(port):
                 raise EngineError(f"port {port} is in use on this machine: compose publishes "
-                                  "nginx there (80:8080, 443:8443); stop what listens on it")
+                                  "nginx (80:8080, 443:8443) and Prometheus (127.0.0.1:9090) "
+                                  "there; stop what listens on it")
         plugin, tarballs, wheels = standins.prepare_files()
         timed("prepare (compose, root filesystems, wheelhouse)", started)
     tier = Engine.create(standins.CACHE / "data-root", plugin)
@@ -140,10 +145,13 @@ def stack(engine: Engine) -> Iterator[Stack]:
     try:
         yield deployed
     finally:
-        logs = deployed.compose("logs", "--no-color", "--timestamps", check=False, timeout=120)
+        logs = deployed.compose("--profile", "monitoring", "logs", "--no-color", "--timestamps",
+                                check=False, timeout=120)
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "engine-compose.log").write_text(logs.stdout + logs.stderr)
-        deployed.compose("down", "--volumes", "--remove-orphans", check=False, timeout=300)
+        # With the profile: Prometheus too, when a test left it running.
+        deployed.compose("--profile", "monitoring", "down", "--volumes", "--remove-orphans",
+                         check=False, timeout=300)
 
 
 @pytest.fixture(autouse=True)
@@ -159,3 +167,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"{name} {value}" for name, value in TIMINGS.items()))
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "engine-tier-timings.json").write_text(json.dumps(TIMINGS, indent=2))
+    if MEMORY:
+        terminalreporter.write_line("engine tier memory, peak / mem_limit (MiB): " + ", ".join(
+            f"{name} {use['peak']} / {use['limit']:.0f}" for name, use in MEMORY.items()))
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "engine-memory.json").write_text(json.dumps(MEMORY, indent=2))

@@ -106,6 +106,17 @@ STANDINS = {
             'ln -s /bin/busybox "$1/usr/local/bin/wget"',
             'ln -s /bin/busybox "$1/usr/local/bin/nc"',
         )),
+    "prometheus": Rootfs(
+        # bookworm's Prometheus 2.42 (the image is 2.55: the same configuration and rule
+        # format, the same HTTP API); busybox for the compose healthcheck's wget, as the
+        # image's busybox base has it. `nobody` (65534) comes with base-passwd.
+        "prometheus", "bookworm", ("prometheus", "busybox"),
+        customize_hooks=(
+            'ln -s /bin/busybox "$1/usr/local/bin/wget"',
+            # Time zone data of the web UI's JavaScript (about 250 MB); the HTTP API and the
+            # tests never use it.
+            'rm -rf "$1/usr/share/javascript/moment-timezone/data/unpacked"',
+        )),
 }
 
 
@@ -124,21 +135,28 @@ def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str
 
 # --- the names the project uses ------------------------------------------------------------
 
-def base_images() -> dict[str, str]:
-    """Every image the Dockerfiles build FROM or compose runs as it is, by repository:
-    {"python": "python:3.11.11-slim-bookworm", ...}; the stand-ins get exactly these tags."""
+def base_images() -> dict[str, list[str]]:
+    """Every image the Dockerfiles build FROM or compose runs as it is, by stand-in:
+    {"python": ["python:3.11.11-slim-bookworm", "python:3.11.11-alpine3.21"],
+    "prometheus": ["prom/prometheus:v2.55.1"], ...}; each stand-in gets every one of its tags
+    (a fresh engine has no other image to build from)."""
     names = []
     for dockerfile in (ROOT / "api" / "Dockerfile", ROOT / "nginx" / "Dockerfile"):
         names += re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), re.MULTILINE)
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    # Profiles' services too (prometheus, `--profile monitoring`): the tier runs them.
     names += [service["image"] for service in compose["services"].values()
-              if "build" not in service and not service.get("profiles")
-              and not service["image"].startswith("social-ads-")]
-    images = {name.split(":")[0]: name for name in names}
+              if "build" not in service and not service["image"].startswith("social-ads-")]
+    images: dict[str, list[str]] = {}
+    for name in names:
+        # By the repository's last part: prom/prometheus's stand-in is `prometheus`.
+        tags = images.setdefault(name.split(":")[0].rsplit("/", 1)[-1], [])
+        if name not in tags:
+            tags.append(name)
     unknown = sorted(set(images) - set(STANDINS))
     if unknown:
-        raise PrepareError(f"no stand-in for {', '.join(images[u] for u in unknown)}: add one "
-                           "to tests/engine/standins.py")
+        raise PrepareError(f"no stand-in for {', '.join(images[u][0] for u in unknown)}: add "
+                           "one to tests/engine/standins.py")
     return images
 
 
@@ -239,7 +257,7 @@ def prepare_files() -> tuple[Path, dict[str, Path], Path]:
     """Compose, the root filesystems and the wheelhouse, in parallel; each from the cache when
     it is there."""
     images = base_images()
-    with ThreadPoolExecutor(max_workers=5) as pool:
+    with ThreadPoolExecutor(max_workers=6) as pool:
         plugin = pool.submit(compose_plugin)
         tarballs = {repo: pool.submit(build_rootfs, STANDINS[repo]) for repo in images}
         wheels = pool.submit(wheelhouse)
@@ -278,12 +296,10 @@ def build_images(docker: Docker, tarballs: dict[str, Path], wheels: Path) -> lis
     """Imports each root filesystem and builds its stand-in, tagged with the project's name
     for it, unless the engine already holds it (same key). Returns the tags it built."""
     built = []
-    for repository, tag in base_images().items():
+    for repository, tags in base_images().items():
         rootfs = STANDINS[repository]
         key = standin_key(rootfs, wheels)
-        held = docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{LABEL}"}}}}',
-                      tag, check=False)
-        if held.returncode == 0 and held.stdout.strip() == key:
+        if all(held_key(docker, tag) == key for tag in tags):
             continue
         if docker("image", "inspect", rootfs.imported, check=False).returncode != 0:
             docker("import", str(tarballs[repository]), rootfs.imported, timeout=600)
@@ -292,7 +308,14 @@ def build_images(docker: Docker, tarballs: dict[str, Path], wheels: Path) -> lis
             if repository == "python":
                 shutil.copytree(wheels, Path(context) / "wheelhouse", copy_function=link_or_copy)
             docker("build", "--quiet", "--network=none", "--build-arg",
-                   f"ROOTFS={rootfs.imported}", "--label", f"{LABEL}={key}", "--tag", tag,
-                   context, timeout=600)
-        built.append(tag)
+                   f"ROOTFS={rootfs.imported}", "--label", f"{LABEL}={key}",
+                   *[option for tag in tags for option in ("--tag", tag)], context, timeout=600)
+        built += tags
     return built
+
+
+def held_key(docker: Docker, tag: str) -> str | None:
+    """The stand-in key of the image the engine holds under this tag (None: no such image)."""
+    held = docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{LABEL}"}}}}',
+                  tag, check=False)
+    return held.stdout.strip() if held.returncode == 0 else None

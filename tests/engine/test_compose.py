@@ -1,8 +1,9 @@
 """docker-compose.yml on a real Docker engine (the tier's own, with stand-in base images), in
 the order an operator meets it: the README's Docker path, the workflow's smoke test, who may
-log in to the database, three replicas, a recreate onto new addresses, a crash of each
-service's main process, a restart of the whole stack, and last a backup restored into new
-volumes. The tests share one deployment and run in this file's order.
+log in to the database, three replicas, a recreate onto new addresses, the monitoring profile
+scraping every replica, a burst under every limit, a crash of each service's main process, a
+restart of the whole stack, and last a backup restored into new volumes. The tests share one
+deployment and run in this file's order.
 """
 
 from __future__ import annotations
@@ -17,17 +18,22 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
+import urllib.parse
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg2
 import pytest
+import yaml
 
-from tests.engine.conftest import ARTIFACTS, ROOT, Stack
+from tests.engine.conftest import ARTIFACTS, MEMORY, ROOT, Stack
 
 WAIT = ("--wait", "--wait-timeout", "240")
+T = TypeVar("T")
 REPLICAS = 3
 SPREAD_REQUESTS = 30
 # Under the reads zone's rate (nginx/limits.env: 10 a second), so none is answered 429.
@@ -203,6 +209,100 @@ def test_recreated_replicas_get_new_addresses_and_nginx_follows_without_restart(
     assert len(counts) == REPLICAS and all(counts.values()), counts
 
 
+# --- the monitoring profile ----------------------------------------------------------------
+
+MONITORING = ("--profile", "monitoring")
+# Published on the host's loopback address only (docker-compose.yml: 127.0.0.1:9090:9090).
+PROMETHEUS = ("127.0.0.1", 9090)
+# Scrapes every 15 s, DNS refreshed every 30 s, rules evaluated every 15 s
+# (monitoring/prometheus.yml): a few rounds of each.
+SCRAPE_WAIT_S = 120
+
+
+def prometheus(path: str, **params: str) -> Any:
+    """An answer of Prometheus's HTTP API (its `data`), through the published loopback port."""
+    connection = http.client.HTTPConnection(*PROMETHEUS, timeout=10)
+    try:
+        connection.request("GET", "/api/v1/" + path
+                           + ("?" + urllib.parse.urlencode(params) if params else ""))
+        body = json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def eventually(probe: Callable[[], tuple[bool, T]], what: str,
+               timeout: float = SCRAPE_WAIT_S) -> T:
+    """Polls `probe` (done, what it saw) until done; fails with the last thing it saw."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, seen = probe()
+        if done:
+            return seen
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} after {timeout:.0f} s: {seen}")
+        time.sleep(2)
+
+
+def rules_in_repository() -> dict[str, list[str]]:
+    rules = yaml.safe_load((ROOT / "monitoring" / "rules.yml").read_text())
+    return {group["name"]: [rule.get("alert") or rule["record"] for rule in group["rules"]]
+            for group in rules["groups"]}
+
+
+def test_monitoring_profile_scrapes_every_replica_and_loads_every_rule(stack: Stack) -> None:
+    """`--profile monitoring` with three replicas: Prometheus (the stand-in for its image, as
+    nobody, on the loopback address only) scrapes each replica as a target that is up, has
+    loaded every rule of monitoring/rules.yml and evaluates them without error, and a query of
+    the app's own gauge answers one series per replica with the version the api serves."""
+    stack.compose(*MONITORING, "up", "--detach", *WAIT, "--scale", f"api={REPLICAS}")
+    try:
+        [container] = json.loads(stack.engine.docker("inspect", *stack.compose(
+            *MONITORING, "ps", "-q", "prometheus").stdout.split()).stdout)
+        status = Path(f"/proc/{container['State']['Pid']}/status").read_text()
+        assert re.search(r"^Uid:\s+65534\s+65534\s+65534\s+65534$", status, re.MULTILINE), status
+        assert container["NetworkSettings"]["Ports"]["9090/tcp"] == [
+            {"HostIp": "127.0.0.1", "HostPort": "9090"}]
+        replicas = {f"{api['NetworkSettings']['Networks']['social-ads_front']['IPAddress']}:8000"
+                    for api in stack.containers("api")}
+        assert len(replicas) == REPLICAS
+
+        def targets() -> tuple[bool, dict[str, str]]:
+            active = prometheus("targets", state="active")["activeTargets"]
+            seen = {t["labels"]["instance"]: t["health"] + (f" ({t['lastError']})"
+                                                            if t["lastError"] else "")
+                    for t in active if t["labels"]["job"] == "api"}
+            return seen == dict.fromkeys(replicas, "up"), seen
+
+        eventually(targets, f"api targets, expected {sorted(replicas)} all up")
+
+        def rules() -> tuple[bool, dict[str, list[tuple[str, str, str]]]]:
+            groups = prometheus("rules")["groups"]
+            seen = {g["name"]: [(r["name"], r["health"], r.get("lastError", ""))
+                                for r in g["rules"]] for g in groups}
+            return all(health == "ok" for group in seen.values()
+                       for _, health, _ in group), seen
+
+        loaded = eventually(rules, "rules, expected every one evaluated ok")
+        assert {group: [name for name, _, _ in found] for group, found in loaded.items()} \
+            == rules_in_repository()
+        assert not any(error for group in loaded.values() for _, _, error in group), loaded
+        files = {g["file"] for g in prometheus("rules")["groups"]}
+        assert files == {"/etc/prometheus/rules.yml"}, files
+        firing = [a["labels"]["alertname"] for a in prometheus("alerts")["alerts"]]
+        assert "ApiReplicaDown" not in firing, firing
+
+        version = json.loads(https("GET", "/accuracy")[1])["model_version"]
+        series = prometheus("query", query='max by (instance) (served_model_version{job="api"})')
+        assert series["resultType"] == "vector"
+        assert {s["metric"]["instance"]: float(s["value"][1]) for s in series["result"]} \
+            == dict.fromkeys(replicas, float(version)), series
+    finally:
+        stack.compose(*MONITORING, "rm", "--stop", "--force", "--volumes", "prometheus")
+        stack.engine.docker("volume", "rm", "social-ads_prometheus", check=False)
+
+
 # --- limits -------------------------------------------------------------------------------
 
 BURST_CLIENTS = 16
@@ -236,20 +336,80 @@ def limit_hits(container_id: str) -> dict[str, int]:
     return hits
 
 
+# A container's memory: its peak since it started (v1; v2 from Linux 5.19), its current use
+# (sampled during the burst where the kernel keeps no peak) and its limit, first name found.
+MEMORY_PEAK = ("memory.max_usage_in_bytes", "memory.peak")
+MEMORY_NOW = ("memory.usage_in_bytes", "memory.current")
+MEMORY_LIMIT = ("memory.limit_in_bytes", "memory.max")
+MIB = 1024 * 1024
+
+
+def memory_file(container_id: str, names: tuple[str, ...]) -> Path | None:
+    for name in names:
+        try:
+            return cgroup_file("memory", container_id, name)
+        except AssertionError:
+            continue
+    return None
+
+
+class MemorySampler:
+    """Each container's highest current memory use, read every 0.2 s while it runs: the
+    figure where the cgroup keeps no peak of its own."""
+
+    def __init__(self, container_ids: list[str]) -> None:
+        self.files = {cid: memory_file(cid, MEMORY_NOW) for cid in container_ids}
+        self.highest = dict.fromkeys(container_ids, 0)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.2):
+            for cid, path in self.files.items():
+                if path is not None:
+                    self.highest[cid] = max(self.highest[cid], int(path.read_text()))
+
+    def __enter__(self) -> MemorySampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+def memory_use(container: dict[str, Any], sampled: int) -> dict[str, float | str]:
+    """The container's peak against its limit, in MiB; the limit is the kernel's, checked
+    against the mem_limit compose gave the engine."""
+    cid = container["Id"]
+    limit_file, peak_file = memory_file(cid, MEMORY_LIMIT), memory_file(cid, MEMORY_PEAK)
+    assert limit_file is not None, f"no memory limit file for {container['Name']}"
+    limit = int(limit_file.read_text())
+    assert limit == container["HostConfig"]["Memory"] > 0, (container["Name"], limit)
+    peak = max(sampled, int(peak_file.read_text()) if peak_file else 0)
+    return {"peak": round(peak / MIB, 1), "limit": limit / MIB,
+            "source": peak_file.name if peak_file else f"{MEMORY_NOW[0]} sampled"}
+
+
 def test_a_burst_of_predictions_stays_under_every_pids_and_memory_limit(stack: Stack) -> None:
     """Concurrent predictions through nginx (within its predict zone's burst): every one
-    answered 200, and no container's cgroup refused a process or a thread, or memory."""
+    answered 200, no container's cgroup refused a process or a thread, or memory, and each
+    one's memory peak (recorded for docs/engine-tier.md) stayed under its mem_limit."""
     def predict(_: int) -> int:
         return https("POST", "/predict", {"age": 41, "salary": 52000}, timeout=30)[0]
 
-    with ThreadPoolExecutor(BURST_CLIENTS) as pool:
+    containers = [c for service in ("nginx", "api", "db") for c in stack.containers(service)]
+    with MemorySampler([c["Id"] for c in containers]) as sampler, \
+            ThreadPoolExecutor(BURST_CLIENTS) as pool:
         statuses = list(pool.map(predict, range(BURST_REQUESTS)))
     assert statuses.count(200) == BURST_REQUESTS, sorted(set(statuses))
-    hits = {}
-    for service in ("nginx", "api", "db"):
-        for container in stack.containers(service):
-            hits[container["Name"]] = limit_hits(container["Id"])
+    hits = {c["Name"]: limit_hits(c["Id"]) for c in containers}
     assert all(hit == {"pids": 0, "memory": 0} for hit in hits.values()), hits
+    for container in containers:
+        use = memory_use(container, sampler.highest[container["Id"]])
+        MEMORY[container["Name"].lstrip("/")] = use
+        print(f"memory {container['Name']}: {use}")
+    assert all(float(use["peak"]) < float(use["limit"]) for use in MEMORY.values()), MEMORY
 
 
 # --- crashes --------------------------------------------------------------------------------
