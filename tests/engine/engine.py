@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from local.twin.processes import wait_gone
+
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 DOCKERD = "/usr/sbin/dockerd"
 # The docker.io package's client (the same major version as the daemon), whatever else is on
@@ -269,25 +271,19 @@ class Engine:
             forced.append("containers or networks left after removal")
 
     def _end_daemon(self, pid: int, forced: list[str]) -> None:
+        # The twin's process helpers: a zombie counts as gone, our own child is reaped.
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 60
-        while self._running(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if self._running(pid):
+        if not wait_gone(pid, 60):
             forced.append(f"dockerd {pid} killed after 60 s")
             os.kill(pid, signal.SIGKILL)
-            while self._running(pid):
-                time.sleep(0.2)
+            wait_gone(pid, 30)
+        if self.process is not None:
+            self.process.poll()  # wait_gone reaped it: let Popen know it ended
         # dockerd's own containerd and shims are in its session: none may outlive it.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, 0)
             forced.append(f"processes of dockerd's session {pid} outlived it")
             os.killpg(pid, signal.SIGKILL)
-
-    def _running(self, pid: int) -> bool:
-        if self.process is not None and self.process.pid == pid:
-            return self.process.poll() is None
-        return is_dockerd(pid, self.data_root)
 
     def _remove_leftovers(self, forced: list[str]) -> None:
         # containerd and its shims name the runtime folder on their command lines.

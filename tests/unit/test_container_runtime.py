@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from app.core.settings import Settings
 from local.twin import compose as twin_compose
@@ -33,9 +32,8 @@ HEADROOM = 2
 
 
 @pytest.fixture(scope="module")
-def services() -> dict[str, Any]:
-    parsed: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    found: dict[str, Any] = parsed["services"]
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = compose["services"]
     return found
 
 

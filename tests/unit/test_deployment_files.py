@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from app.core.settings import ServerSettings, Settings
 from local.twin import TEMPLATE, Nginx
@@ -19,12 +18,6 @@ from tests.support.paths import ROOT
 
 BIN = Path(sys.executable).parent
 DOCKERFILES = {"api": ROOT / "api" / "Dockerfile", "nginx": ROOT / "nginx" / "Dockerfile"}
-
-
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    parsed: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    return parsed
 
 
 def test_compose_file_matches_the_compose_spec() -> None:

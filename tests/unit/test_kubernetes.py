@@ -96,12 +96,6 @@ def manifest_files(rendered: dict[str, list[Resource]],
     return files
 
 
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    parsed: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    return parsed
-
-
 def find(resources: list[Resource], kind: str, name: str) -> Resource:
     [found] = [r for r in resources if r["kind"] == kind and r["metadata"]["name"] == name]
     return found

@@ -30,12 +30,6 @@ def stack() -> dict[str, Any]:
     return parsed
 
 
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    parsed: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    return parsed
-
-
 def test_the_stack_file_matches_the_compose_spec() -> None:
     result = subprocess.run(
         [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(STACK)],
