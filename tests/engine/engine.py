@@ -271,9 +271,10 @@ class Engine:
             forced.append("containers or networks left after removal")
 
     def _end_daemon(self, pid: int, forced: list[str]) -> None:
-        # The twin's process helpers: a zombie counts as gone, our own child is reaped.
+        # The twin's process helpers: a zombie counts as gone, our own child is reaped. Killed
+        # only while the PID is still this engine's dockerd (never a process given it after).
         os.kill(pid, signal.SIGTERM)
-        if not wait_gone(pid, 60):
+        if not wait_gone(pid, 60) and is_dockerd(pid, self.data_root):
             forced.append(f"dockerd {pid} killed after 60 s")
             os.kill(pid, signal.SIGKILL)
             wait_gone(pid, 30)
