@@ -16,7 +16,7 @@ from sqlalchemy import MetaData
 
 from app.domain import dataset, training
 from app.domain.scorer import Scorer
-from app.store.prediction_log import insert_sql
+from app.store.prediction_log import execute_sql, prepare_sql
 from app.store.tables import feature_tables
 from app.web import schemas
 from tests.support.added_feature import FEATURES_WITH_VISITS, upgrade
@@ -69,10 +69,13 @@ def test_the_tables_the_log_and_the_migration_follow() -> None:
     tables = feature_tables(MetaData(), FEATURES_WITH_VISITS)
     assert tables.dataset_rows.c.visits.nullable
     assert tables.predictions.c.visits.nullable
-    sql = insert_sql(FEATURES_WITH_VISITS)
+    sql = prepare_sql(FEATURES_WITH_VISITS)
     assert "INSERT INTO predictions (age, salary, gender, visits," in sql
     # version and request ids, one array per input, purchased and probability, request index
-    assert sql.count("%s") == 2 + len(FEATURES_WITH_VISITS.names) + 3
+    n_parameters = 2 + len(FEATURES_WITH_VISITS.names) + 3
+    assert "(int, text[], float8[], float8[], text[], float8[], bool[], float8[], int[])" in sql
+    assert f"${n_parameters}" in sql and f"${n_parameters + 1}" not in sql
+    assert execute_sql(FEATURES_WITH_VISITS).count("%s") == n_parameters
     # The migration, rendered as the SQL it runs, adds exactly those two columns.
     buffer = io.StringIO()
     context = MigrationContext.configure(

@@ -19,8 +19,10 @@ def _resolve(future: "asyncio.Future[None]") -> None:
 class AsyncConnection:
     """A psycopg2 connection in asynchronous mode, driven by the running event loop."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, setup: tuple[str, ...] = ()) -> None:
         self._dsn = dsn
+        # Statements run on every new connection before its first use (a PREPARE, a LISTEN).
+        self._setup = setup
         self._connection: Any = None
 
     async def _wait(self) -> None:
@@ -49,6 +51,10 @@ class AsyncConnection:
         if self._connection is None:
             self._connection = psycopg2.connect(self._dsn, async_=True)
             await self._wait()
+            for statement in self._setup:
+                cursor = self._connection.cursor()  # held: polling needs it alive
+                cursor.execute(statement)
+                await self._wait()
         return self._connection.cursor()
 
     async def fetch_column(self, sql: str, parameters: tuple[Any, ...]) -> list[Any]:

@@ -1,0 +1,103 @@
+"""Where /predict's time goes: the bench's twin under wrk load, one worker sampled by py-spy
+and the whole machine's CPU split by process (from /proc). `make profile` runs it.
+
+Writes bench/results/profile-*.txt (py-spy's hottest frames) next to the benchmark results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.run import bench_stack, cpu_seconds, measure, process_tree  # noqa: E402
+from local.twin import TwinError  # noqa: E402
+
+
+NATIVE: list[str] = []
+
+
+def py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(found).exists():
+        raise TwinError("py-spy not found: make profile installs it into the dev venv")
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--path", default="/predict")
+    parser.add_argument("--mode", default="predict", choices=("predict", "get"))
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--native", action="store_true", help="C frames too (slower)")
+    args = parser.parse_args()
+    if args.native:
+        NATIVE.append("--native")
+
+    state_dir = Path(tempfile.mkdtemp(prefix="social-ads-profile-"))
+    state_dir.chmod(0o755)
+    stack = bench_stack(state_dir)
+    try:
+        stack.up()
+        worker = process_tree(stack.api.pids()[0])[1]
+        raw = state_dir / "py-spy.txt"
+        sampler = threading.Thread(target=subprocess.run, args=([
+            py_spy(), "record", "--pid", str(worker), "--duration", str(args.seconds - 2),
+            "--rate", "250", "--format", "raw", *NATIVE, "--output", str(raw), "--nonblocking"],),
+            kwargs={"check": True, "capture_output": True})
+        roles = {
+            "postgres": [stack.postgres.pid() or 0],
+            "api": stack.api.pids(),
+            "nginx": [stack.nginx.pid() or 0],
+        }
+        before = {role: cpu_seconds(pids) for role, pids in roles.items()}
+        sampler.start()
+        result = measure(stack, args.path, args.path, args.mode, args.seconds)
+        sampler.join()
+        used = {role: cpu_seconds(pids) - before[role] for role, pids in roles.items()}
+        for role, seconds in used.items():
+            print(f"  {role:8} {1000 * seconds / result.requests:.3f} ms CPU per request")
+        args.out.mkdir(parents=True, exist_ok=True)
+        name = args.path.strip("/").replace("/", "-") or "root"
+        summary = args.out / f"profile-{name}.txt"
+        summary.write_text(summarise(raw.read_text()))
+        shutil.copy(raw, args.out / f"profile-{name}.folded")
+        print(f"  hottest frames: {summary}")
+    finally:
+        stack.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+    return 0
+
+
+def summarise(folded: str, top: int = 40) -> str:
+    """Self and total share of each function from py-spy's folded stacks."""
+    own: dict[str, int] = {}
+    total: dict[str, int] = {}
+    samples = 0
+    for line in folded.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        frames = stack.split(";")
+        samples += count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        for frame in set(frames):
+            total[frame] = total.get(frame, 0) + count
+    lines = [f"{samples} samples (idle included)", "", "self %  function"]
+    lines += [f"{100 * n / samples:5.1f}  {f}" for f, n in
+              sorted(own.items(), key=lambda kv: -kv[1])[:top]]
+    lines += ["", "total %  function"]
+    lines += [f"{100 * n / samples:5.1f}  {f}" for f, n in
+              sorted(total.items(), key=lambda kv: -kv[1])[:top]]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
