@@ -7,7 +7,7 @@ COMPOSE ?= docker compose
 .PHONY: help venv env local local-down local-status evaluate build up down start stop remove \
 	logs exec tools node-tools test test-engine test-controls mutation lint bench clean train \
 	versions promote rollback backup restore local-backup local-restore prune local-prune \
-	k8s-files capacity
+	k8s-files capacity profile bench-compare
 
 help:
 	@echo "make local       start the local twin (PostgreSQL, API, nginx) on 8080/8443"
@@ -29,6 +29,8 @@ help:
 	@echo "make test-engine docker-compose.yml on a Docker engine of its own (docs/engine-tier.md)"
 	@echo "make lint        ruff, mypy and the import contracts (lint-imports)"
 	@echo "make bench       benchmark /predict through nginx (writes bench/results/)"
+	@echo "make profile     where a worker's time goes under /predict load (py-spy, CPU by service)"
+	@echo "make bench-compare VARIANTS=\"REV REV:NAME=VALUE\"  revisions side by side, one sitting"
 	@echo "make capacity    rows/s one PostgreSQL commits through the log at 1, 4, 16, 64 writers"
 	@echo "make k8s-files [K8S_OVERLAY=production]   copy the env files into a kustomize overlay"
 
@@ -175,6 +177,15 @@ lint: $(DEV)
 bench: $(DEV)
 	@$(ENSURE_PACKAGES) local bench
 	$(PY) bench/run.py
+
+profile: $(DEV)
+	@$(ENSURE_PACKAGES) local bench
+	$(PY) bench/profile.py
+
+VARIANTS ?= HEAD~1 HEAD
+bench-compare: $(DEV)
+	@$(ENSURE_PACKAGES) local bench
+	$(PY) bench/compare.py $(VARIANTS)
 
 # The database side of docs/capacity.md (not run by the tests; a quiet machine, like bench).
 capacity: $(DEV)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -58,7 +58,7 @@ def measure_here(seconds: int, settings: dict[str, str]) -> dict[str, Any]:
             }
     finally:
         stack.down()
-        subprocess.run(["rm", "-rf", str(state_dir)], check=False)
+        shutil.rmtree(state_dir, ignore_errors=True)
     return results
 
 
@@ -81,8 +81,8 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
 def run_variant(path: Path, settings: dict[str, str], seconds: int) -> dict[str, Any]:
     # This file, not the revision's (old revisions have none), run with the revision first on
     # sys.path: its bench.run, local.twin and api/app are the ones imported.
-    code = (f"import sys, json; sys.path[:0] = [{str(path)!r}, {str(path / 'api')!r}, {str(ROOT / 'bench')!r}]; "
-            "import compare; "
+    first = [str(path), str(path / "api"), str(ROOT / "bench")]
+    code = (f"import sys, json; sys.path[:0] = {first!r}; import compare; "
             f"print(json.dumps(compare.measure_here({seconds}, {settings!r})))")
     result = subprocess.run([sys.executable, "-c", code], cwd=path, capture_output=True,
                             text=True, check=True)
@@ -91,7 +91,7 @@ def run_variant(path: Path, settings: dict[str, str], seconds: int) -> dict[str,
 
 
 def median(runs: list[dict[str, Any]], load: str, key: str) -> float:
-    return statistics.median(run[load][key] for run in runs)
+    return float(statistics.median(run[load][key] for run in runs))
 
 
 def main() -> int:
@@ -117,7 +117,7 @@ def main() -> int:
         for path in paths.values():
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)],
                            check=False)
-        subprocess.run(["rm", "-rf", str(folder)], check=False)
+        shutil.rmtree(folder, ignore_errors=True)
 
     print(f"\nmedians of {args.rounds} interleaved rounds, {args.seconds} s each")
     print("| variant | floor req/s | /predict req/s | ÷ floor | p99 floor, /predict ms "

@@ -17,18 +17,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import bench_stack, cpu_seconds, measure, process_tree  # noqa: E402
-from local.twin import TwinError  # noqa: E402
-
+from bench.run import bench_stack, cpu_seconds, measure  # noqa: E402
+from local.twin import TwinError, process_tree  # noqa: E402
 
 NATIVE: list[str] = []
 
 
 def py_spy() -> str:
-    found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(found).exists():
-        raise TwinError("py-spy not found: make profile installs it into the dev venv")
-    return found
+    # A PyPI tool (requirements-dev.txt), installed next to this interpreter.
+    sampler = Path(sys.executable).with_name("py-spy")
+    if not sampler.exists():
+        raise TwinError(f"{sampler} not found: make venv installs requirements-dev.txt")
+    return str(sampler)
 
 
 def main() -> int:
