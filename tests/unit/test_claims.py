@@ -12,7 +12,7 @@ from tests.support.paths import ROOT
 
 REGISTER = ROOT / "docs" / "claims.md"
 NODE = re.compile(r"`(tests/[\w/]+\.py)::(\w+)`")
-COMMANDS = ("`make bench`", "`make mutation`")
+COMMANDS = ("`make bench`", "`make bench-compare`", "`make mutation`")
 CONTROL_NAME = re.compile(r"`([a-z0-9-]+)`")
 
 
