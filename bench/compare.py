@@ -114,7 +114,7 @@ def main() -> int:
                       f"predict {result['predict']['rps']:6.0f}  "
                       f"÷ {result['predict']['rps'] / result['floor']['rps']:.3f}", flush=True)
     finally:
-        for path in paths.values():
+        for path in set(paths.values()):
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)],
                            check=False)
         shutil.rmtree(folder, ignore_errors=True)
