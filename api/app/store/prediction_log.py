@@ -12,9 +12,10 @@ path. In that mode every statement runs in its own transaction (autocommit), so 
 INSERT returns, it is committed, and with synchronous_commit on, flushed to the WAL on disk.
 
 Each group costs a round trip, a plan-free EXECUTE of the prepared INSERT and a WAL flush,
-whatever its size, so under load the writer lets a group fill: when the previous group held
-more than one request (others are arriving), it waits `group_wait` seconds (1 ms by
-default) before taking the queue. A lone request at low traffic never waits.
+whatever its size. Groups form by themselves under load: while one commits, the next
+requests queue, and the writer takes them all as soon as it is free. It never waits for a
+group to fill: a 1 ms wait gave fewer, larger commits but cost more throughput than it saved
+once the request path was lean (docs/benchmarks.md, issue 19).
 """
 
 import asyncio
@@ -132,13 +133,12 @@ class _Pending:
 
 class PredictionLog:
     def __init__(self, dsn: str, *, max_batch_rows: int, max_waiting: int,
-                 timeout: float, group_wait: float = 0.001, features: FeatureSet = FEATURES,
+                 timeout: float, features: FeatureSet = FEATURES,
                  on_commit: CommitObserver | None = None,
                  on_failure: Callable[[], None] | None = None) -> None:
         self._connection = AsyncConnection(dsn, setup=(prepare_sql(features),))
         self._features = features
         self._insert_sql = execute_sql(features)
-        self._group_wait = group_wait
         self._on_commit = on_commit
         self._on_failure = on_failure
         self._max_batch_rows = max_batch_rows
@@ -174,16 +174,12 @@ class PredictionLog:
             raise LogUnavailableError("the database did not confirm the write in time") from None
 
     async def _run(self) -> None:
-        previous_group = 0
         while True:
             batch = [await self._queue.get()]
-            if previous_group > 1 and self._group_wait > 0:
-                await asyncio.sleep(self._group_wait)  # under load: let the group fill
             n_rows = len(batch[0].rows)
             while n_rows < self._max_batch_rows and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
                 n_rows += len(batch[-1].rows)
-            previous_group = len(batch)
             batch = [p for p in batch if not p.abandoned]
             if batch:
                 await self._commit(batch)

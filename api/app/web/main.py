@@ -52,7 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_batch_rows=settings.log_batch_max_rows,
             max_waiting=settings.log_queue_max_requests,
             timeout=settings.db_timeout_s,
-            group_wait=settings.log_group_wait_ms / 1000,
             on_commit=metrics.observe_commit,
             on_failure=metrics.log_commit_failures.inc,
         )
