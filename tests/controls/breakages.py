@@ -151,6 +151,13 @@ CONTROLS: tuple[Control, ...] = (
         (Edit("api/app/web/strict_json.py", r"if key in result:", "if False:  # CONTROL"),),
         r"DID NOT RAISE", keyword="duplicate"),
     Control(
+        "direct-route-parity", "the hot routes' own handler answers every body as FastAPI's "
+        "would (here a missing body worded differently)",
+        ("tests/unit/test_direct_route.py::test_one_row_answers_as_fastapi_would",),
+        (Edit("api/app/web/strict_json.py", r'"msg": "Field required", "input": None',
+              '"msg": "body missing", "input": None'),),
+        r"body missing", keyword="empty"),
+    Control(
         "bad-input-logs-nothing", "out-of-range input gets a 422 naming the field and stores "
         "nothing (here age's upper bound raised)",
         ("tests/integration/test_api.py::test_bad_input_is_a_4xx_naming_the_field_and_logs_"

@@ -86,7 +86,9 @@ async def predict(body: PredictRequest, request: Request) -> Response:
     given = {name: value for name in FEATURES.names
              if (value := getattr(body, name)) is not None}
     inputs = input_columns(model, [given], batch=False)
-    rows = score(model, inputs, 1)
+    purchased, probability = model.scorer.score_one(given)
+    rows = LogRows(inputs=inputs, purchased=[purchased], probabilities=[probability],
+                   model_version=model.version)
     [prediction_id] = await services.prediction_log.write(rows)
     return json_response({
         "purchased": rows.purchased[0],
