@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -121,14 +121,24 @@ class LogRows:
         return len(self.purchased)
 
 
-@dataclass
 class _Pending:
-    rows: LogRows
-    request_id: str | None = None
-    abandoned: bool = False  # its request already answered 503: do not write it
-    future: asyncio.Future[list[int]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    """One request's rows, waiting for their commit."""
+
+    __slots__ = ("abandoned", "future", "request_id", "rows")
+
+    def __init__(self, rows: LogRows, request_id: str | None,
+                 future: "asyncio.Future[list[int]]") -> None:
+        self.rows = rows
+        self.request_id = request_id
+        self.future = future
+        self.abandoned = False  # its request already answered 503: do not write it
+
+    def expire(self) -> None:
+        """The request's time is up: it answers 503 and its rows are never written."""
+        if not self.future.done():
+            self.abandoned = True
+            self.future.set_exception(
+                LogUnavailableError("the database did not confirm the write in time"))
 
 
 class PredictionLog:
@@ -162,16 +172,16 @@ class PredictionLog:
             raise LogUnavailableError("too many predictions are waiting for the database")
         # The request's own id (set by the middleware in this task's context), stored with
         # its rows so an answer can be followed from nginx's log to the app's log to the row.
-        pending = _Pending(rows, current_request_id.get())
+        loop = asyncio.get_running_loop()
+        pending = _Pending(rows, current_request_id.get(), loop.create_future())
         self._queue.put_nowait(pending)
+        # One plain timer that fails only this request's future (the writer skips done ones).
+        # Cheaper than asyncio.timeout, which must track and cancel the task (docs/benchmarks.md).
+        timer = loop.call_later(self._timeout, pending.expire)
         try:
-            # One timer, no extra futures (wait_for+shield cost twice as much per request). A
-            # timeout cancels only this request's own future; the writer skips done futures.
-            async with asyncio.timeout(self._timeout):
-                return await pending.future
-        except TimeoutError:
-            pending.abandoned = True
-            raise LogUnavailableError("the database did not confirm the write in time") from None
+            return await pending.future
+        finally:
+            timer.cancel()
 
     async def _run(self) -> None:
         while True:
@@ -224,4 +234,6 @@ class PredictionLog:
         parameters.append(float_array([v for p in group for v in p.rows.probabilities]))
         parameters.append(index_array([len(p.rows) for p in group]))
         [ids] = await self._connection.fetch_column(self._insert_sql, tuple(parameters))
-        return [int(row_id) for row_id in ids[1:-1].split(",")]
+        # '{1,2,3}' read as the JSON array [1,2,3]: a tenth of the time of int() per id.
+        parsed: list[int] = orjson.loads("[" + ids[1:-1] + "]")
+        return parsed
