@@ -25,11 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 import orjson
+from sqlalchemy import Engine
 
 from app.core.request_id import current_request_id
 from app.domain.features import FEATURES, FeatureSet
 from app.store.async_connection import AsyncConnection
+from app.store.bulk_log import BULK_MIN_ROWS, copy_rows
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +160,10 @@ class PredictionLog:
     def __init__(self, dsn: str, *, max_batch_rows: int, max_waiting: int,
                  timeout: float, features: FeatureSet = FEATURES,
                  on_commit: CommitObserver | None = None,
-                 on_failure: Callable[[], None] | None = None) -> None:
+                 on_failure: Callable[[], None] | None = None,
+                 bulk_engine: Engine | None = None) -> None:
+        # Batches of BULK_MIN_ROWS or more go by COPY on a connection of this pool (bulk_log).
+        self._bulk_engine = bulk_engine
         self._connection = AsyncConnection(dsn, setup=(
             prepare_sql(features), prepare_sql(features, one_request=True)))
         self._features = features
@@ -182,6 +188,8 @@ class PredictionLog:
 
     async def write(self, rows: LogRows) -> list[int]:
         """The ids of the committed rows, in order; raises LogUnavailableError otherwise."""
+        if self._bulk_engine is not None and len(rows) >= BULK_MIN_ROWS:
+            return await self._write_bulk(rows)
         if self._queue.qsize() >= self._max_waiting:
             raise LogUnavailableError("too many predictions are waiting for the database")
         # The request's own id (set by the middleware in this task's context), stored with
@@ -196,6 +204,35 @@ class PredictionLog:
             return await pending.future
         finally:
             timer.cancel()
+
+    async def _write_bulk(self, rows: LogRows) -> list[int]:
+        started = time.perf_counter()
+        try:
+            # The thread cannot be stopped: at the deadline the request answers 503 and the
+            # thread is left to finish or fail (its rows then committed, never acknowledged).
+            async with asyncio.timeout(self._timeout):
+                ids = await anyio.to_thread.run_sync(
+                    self._copy, rows, current_request_id.get(), abandon_on_cancel=True)
+        except Exception as error:  # noqa: BLE001  # any failure means not committed: 503
+            log.warning("prediction log bulk write failed: %s", error.__class__.__name__)
+            if self._on_failure is not None:
+                self._on_failure()
+            raise LogUnavailableError("database unavailable") from None
+        if self._on_commit is not None:
+            self._on_commit(rows.model_version, len(ids), sum(rows.purchased),
+                            time.perf_counter() - started)
+        return ids
+
+    def _copy(self, rows: LogRows, request_id: str | None) -> list[int]:
+        assert self._bulk_engine is not None
+        connection = self._bulk_engine.raw_connection()
+        try:
+            return copy_rows(connection.driver_connection, rows, request_id, self._features)
+        except BaseException:
+            connection.invalidate()  # a failed COPY leaves nothing worth reusing
+            raise
+        finally:
+            connection.close()  # back to the pool
 
     async def _run(self) -> None:
         while True:

@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timeout=settings.db_timeout_s,
             on_commit=metrics.observe_commit,
             on_failure=metrics.log_commit_failures.inc,
+            bulk_engine=engine,
         )
         # The gauge is set by the worker that switches (its listener), not by a scrape.
         services = Services(settings, engine, prediction_log,
