@@ -174,8 +174,8 @@ CONTROLS: tuple[Control, ...] = (
         "request-id-stored", "the request id is stored with the prediction's row",
         ("tests/integration/test_observability.py::test_a_valid_request_id_is_kept_and_stored_"
          "with_the_rows",),
-        (Edit(LOG_WRITER, r"_Pending\(rows, current_request_id\.get\(\)\)",
-              "_Pending(rows, None)"),),
+        (Edit(LOG_WRITER, r"_Pending\(rows, current_request_id\.get\(\), ",
+              "_Pending(rows, None, "),),
         r"request_id|None"),
     Control(
         "request-id-end-to-end", "one request id from nginx's log to the app's to the row "
