@@ -17,8 +17,9 @@ import orjson
 
 from app.domain.features import FeatureSet
 
-# Below this many rows the group writer is as fast (COPY costs two more round trips).
-BULK_MIN_ROWS = 1_000
+# Where COPY starts to pay (its two extra round trips against the group writer's INSERT, the
+# rows' text built in Python): 1,000 rows 4.3 ms against 3.4, 3,000 rows 8.3 against 9.3.
+BULK_MIN_ROWS = 2_000
 
 IDS_SQL = ("SELECT array_agg(id ORDER BY id)::text FROM"
            " (SELECT nextval('predictions_id_seq') AS id FROM generate_series(1, %s)) AS ids")
