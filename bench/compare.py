@@ -1,6 +1,6 @@
 """Compare code revisions (and settings) in one sitting: the floor and /predict of each,
 measured in interleaved rounds so a machine that slows down mid-run slows every variant
-alike. `make bench-compare VARIANTS="9c0b93d HEAD HEAD:LOG_GROUP_WAIT_MS=0"` runs it.
+alike. `make bench-compare VARIANTS="9c0b93d HEAD HEAD:WEB_CONCURRENCY=3"` runs it.
 
 A variant is a git revision, optionally with settings for the api after a colon
 (`REV:NAME=VALUE,NAME=VALUE`). Each revision is checked out in a temporary git worktree and

@@ -151,6 +151,13 @@ CONTROLS: tuple[Control, ...] = (
         (Edit("api/app/web/strict_json.py", r"if key in result:", "if False:  # CONTROL"),),
         r"DID NOT RAISE", keyword="duplicate"),
     Control(
+        "direct-route-parity", "the hot routes' own handler answers every body as FastAPI's "
+        "would (here a missing body worded differently)",
+        ("tests/unit/test_direct_route.py::test_one_row_answers_as_fastapi_would",),
+        (Edit("api/app/web/strict_json.py", r'"msg": "Field required", "input": None',
+              '"msg": "body missing", "input": None'),),
+        r"body missing", keyword="empty"),
+    Control(
         "bad-input-logs-nothing", "out-of-range input gets a 422 naming the field and stores "
         "nothing (here age's upper bound raised)",
         ("tests/integration/test_api.py::test_bad_input_is_a_4xx_naming_the_field_and_logs_"
@@ -167,8 +174,8 @@ CONTROLS: tuple[Control, ...] = (
         "request-id-stored", "the request id is stored with the prediction's row",
         ("tests/integration/test_observability.py::test_a_valid_request_id_is_kept_and_stored_"
          "with_the_rows",),
-        (Edit(LOG_WRITER, r"_Pending\(rows, current_request_id\.get\(\)\)",
-              "_Pending(rows, None)"),),
+        (Edit(LOG_WRITER, r"_Pending\(rows, current_request_id\.get\(\), ",
+              "_Pending(rows, None, "),),
         r"request_id|None"),
     Control(
         "request-id-end-to-end", "one request id from nginx's log to the app's to the row "

@@ -76,6 +76,11 @@ def test_the_tables_the_log_and_the_migration_follow() -> None:
     assert "(int, text[], float8[], float8[], text[], float8[], bool[], float8[], int[])" in sql
     assert f"${n_parameters}" in sql and f"${n_parameters + 1}" not in sql
     assert execute_sql(FEATURES_WITH_VISITS).count("%s") == n_parameters
+    # A group of one request: its id as one value, no request index.
+    one = prepare_sql(FEATURES_WITH_VISITS, one_request=True)
+    assert "(int, text, float8[], float8[], text[], float8[], bool[], float8[])" in one
+    assert f"${n_parameters - 1}" in one and f"${n_parameters}" not in one
+    assert execute_sql(FEATURES_WITH_VISITS, one_request=True).count("%s") == n_parameters - 1
     # The migration, rendered as the SQL it runs, adds exactly those two columns.
     buffer = io.StringIO()
     context = MigrationContext.configure(

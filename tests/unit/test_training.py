@@ -99,17 +99,32 @@ def test_scorer_matches_predict_proba_bitwise_one_row_at_a_time(
     trained: training.TrainedModel,
 ) -> None:
     scorer = stored_scorer(trained)
-    for row in edge_and_random_rows(trained.features, n_random=1500):
+    rows = [*edge_and_random_rows(trained.features, n_random=1500),
+            *edge_and_random_rows(trained.features, n_random=500, blanks=True)]
+    for row in rows:
         single = training.design_matrix([row], trained.features)
+        expected = trained.pipeline.predict_proba(single)[0, 1]
         purchased, probability = scorer.score(columns_of([row], trained.features), 1)
-        assert probability[0] == trained.pipeline.predict_proba(single)[0, 1]
+        assert probability[0] == expected
         assert purchased[0] == (trained.pipeline.predict(single)[0] == 1)
+        # The one-row path /predict takes: the same bits.
+        assert scorer.score_one(row) == (purchased[0], expected)
 
 
 def test_an_unknown_category_is_refused_by_the_scorer(rows: list[dataset.LabelledRow]) -> None:
     trained = training.train(rows, FEATURES.select(FEATURE_SETS["gender"]))
     with pytest.raises(ValueError, match="unknown categories"):
         stored_scorer(trained).score({"age": [30.0], "salary": [1.0], "gender": ["Robot"]}, 1)
+    with pytest.raises(ValueError, match="unknown categories"):
+        stored_scorer(trained).score_one({"age": 30.0, "salary": 1.0, "gender": "Robot"})
+
+
+@pytest.mark.parametrize("x", [-800.0, -709.0, 0.0, 709.0, 800.0])
+def test_one_row_beyond_exp_range_scores_as_scipy_does(x: float) -> None:
+    scorer = Scorer(numeric=("x",), impute=np.zeros(1), categorical=(), mean=np.zeros(1),
+                    scale=np.ones(1), coef_t=np.ones((1, 1)), intercept=np.zeros(1))
+    purchased, probability = scorer.score({"x": [x]}, 1)
+    assert scorer.score_one({"x": x}) == (bool(purchased[0]), float(probability[0]))
 
 
 def test_the_boundary_line_is_where_the_probability_crosses_one_half(

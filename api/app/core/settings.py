@@ -71,9 +71,6 @@ class Settings(BaseSettings):
     log_batch_max_rows: int = Field(default=20_000, ge=1)
     # Requests waiting for the log writer beyond this are refused with 503, not queued forever.
     log_queue_max_requests: int = Field(default=1_000, ge=1)
-    # Under load the log writer waits this long for a group to fill before it commits
-    # (fewer, larger commits: docs/benchmarks.md); 0 commits at once. Alone, a request never waits.
-    log_group_wait_ms: float = Field(default=1.0, ge=0, le=50)
 
     # prometheus_client's multiprocess folder (a tmpfs): set, every gunicorn worker writes its
     # samples there and /metrics merges them; unset (a single process), in memory.

@@ -10,6 +10,7 @@ scipy.special only: a worker never imports sklearn, which halves its start time 
 This is the server's only copy of the logistic regression.
 """
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -113,6 +114,33 @@ class Scorer:
     def score(self, columns: Columns, n_rows: int) -> tuple[NDArray[np.bool_], FloatArray]:
         """(purchased, probability of purchase) for n_rows inputs given column by column."""
         return self.score_encoded(self.encode(columns, n_rows))
+
+    def score_one(self, row: Mapping[str, Any]) -> tuple[bool, float]:
+        """One row, answered exactly as `score` answers it for a single row, without building
+        the encoded matrix (the arrays cost more than the arithmetic: 17 µs of CPU per
+        /predict, docs/benchmarks.md). The same operations in the same order: impute, one-hot,
+        (x - mean) / scale in Python floats (IEEE arithmetic: the bits numpy's element-wise
+        operations give), the sum of products by numpy's dot (the BLAS kernel the one-row
+        matrix product uses, fused multiply-adds included), then expit as scipy computes it,
+        1 / (1 + exp(-x)). tests/unit/test_training.py holds it bitwise equal to sklearn."""
+        values: list[float] = []
+        for name, impute in zip(self.numeric, self.impute.tolist(), strict=True):
+            value = row.get(name)
+            values.append(impute if value is None or math.isnan(value) else float(value))
+        for name, categories in self.categorical:
+            category = row[name]
+            if category not in categories:
+                raise ValueError(f"{name}: unknown categories {[str(category)]}")
+            values.extend(1.0 if category == known else 0.0 for known in categories)
+        scaled = [(x - mean) / scale
+                  for x, mean, scale in zip(values, self.mean.tolist(), self.scale.tolist(),
+                                            strict=True)]
+        decision = float(np.dot(np.array(scaled), self.coef_t[:, 0])) + float(self.intercept[0])
+        try:
+            probability = 1.0 / (1.0 + math.exp(-decision))
+        except OverflowError:  # exp(-x) beyond the largest float: scipy's inf gives 0.0
+            probability = 0.0
+        return decision > 0, probability
 
     def boundary(self, x: str, y: str, given: Mapping[str, Any]) -> dict[str, float | bool]:
         """The 50 % line over two numeric inputs, the others fixed (categories as `given`,

@@ -12,23 +12,27 @@ path. In that mode every statement runs in its own transaction (autocommit), so 
 INSERT returns, it is committed, and with synchronous_commit on, flushed to the WAL on disk.
 
 Each group costs a round trip, a plan-free EXECUTE of the prepared INSERT and a WAL flush,
-whatever its size, so under load the writer lets a group fill: when the previous group held
-more than one request (others are arriving), it waits `group_wait` seconds (1 ms by
-default) before taking the queue. A lone request at low traffic never waits.
+whatever its size. Groups form by themselves under load: while one commits, the next
+requests queue, and the writer takes them all as soon as it is free. It never waits for a
+group to fill: a 1 ms wait gave fewer, larger commits but cost more throughput than it saved
+once the request path was lean (docs/benchmarks.md, issue 19).
 """
 
 import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 import orjson
+from sqlalchemy import Engine
 
 from app.core.request_id import current_request_id
 from app.domain.features import FEATURES, FeatureSet
 from app.store.async_connection import AsyncConnection
+from app.store.bulk_log import BULK_MIN_ROWS, copy_rows
 
 log = logging.getLogger(__name__)
 
@@ -37,26 +41,36 @@ log = logging.getLogger(__name__)
 # `ord` order and each takes the next value of the id sequence as it is inserted, so the ids
 # in ascending order are the rows' ids in request order. They come back as one array literal:
 # one value to transfer and parse instead of 10,000 rows. An input no row gave is passed as
-# NULL: unnest pads it with NULLs. Each row's request id is looked up by its request's index
-# (`req`) in a short array of ids, so a 10,000-row batch sends its id once, not 10,000 times.
+# NULL: unnest pads it with NULLs.
 #
-# The statement is PREPAREd once per connection and EXECUTEd per group: PostgreSQL then skips
-# parsing and planning, about a third of its CPU per group (docs/benchmarks.md).
-STATEMENT = "log_insert"
+# Two forms. A group of several requests looks each row's request id up by its request's
+# index (`req`) in a short array of ids, so a 10,000-row batch would send its id once, not
+# 10,000 times; a group of one request (every batch on its own, a lone prediction) passes its
+# id as one value and no index at all: 7 % less database time for a 10,000-row batch.
+# Both are PREPAREd once per connection and EXECUTEd per group: PostgreSQL then skips parsing
+# and planning, about a third of its CPU per group (docs/benchmarks.md).
+GROUP_STATEMENT = "log_insert"
+ONE_REQUEST_STATEMENT = "log_insert_one"
 
 
-def prepare_sql(features: FeatureSet) -> str:
+def prepare_sql(features: FeatureSet, *, one_request: bool = False) -> str:
     names = ", ".join(f.name for f in features)
-    types = [f.array_type for f in features]
-    arrays = ", ".join(f"${i}" for i in range(3, 3 + len(types)))
-    n = 3 + len(types)
+    types = ", ".join(f.array_type for f in features)
+    after_inputs = 3 + len(features.names)  # purchased, then probability, then (groups) req
+    if one_request:
+        head = f"PREPARE {ONE_REQUEST_STATEMENT} (int, text, {types}, bool[], float8[])"
+        request_id, index, last = "$2", "", after_inputs + 1
+    else:
+        head = f"PREPARE {GROUP_STATEMENT} (int, text[], {types}, bool[], float8[], int[])"
+        request_id, index, last = "$2[req]", ", req", after_inputs + 2
+    arrays = ", ".join(f"${i}" for i in range(3, last + 1))
     return f"""
-PREPARE {STATEMENT} (int, text[], {", ".join(types)}, bool[], float8[], int[]) AS
+{head} AS
 WITH inserted AS (
     INSERT INTO predictions ({names}, purchased, probability, model_version, request_id)
-    SELECT {names}, purchased, probability, $1, $2[req]
-    FROM unnest({arrays}, ${n}, ${n + 1}, ${n + 2})
-         WITH ORDINALITY AS row({names}, purchased, probability, req, ord)
+    SELECT {names}, purchased, probability, $1, {request_id}
+    FROM unnest({arrays})
+         WITH ORDINALITY AS row({names}, purchased, probability{index}, ord)
     ORDER BY ord
     RETURNING id
 )
@@ -64,8 +78,10 @@ SELECT array_agg(id ORDER BY id)::text FROM inserted
 """  # noqa: S608  # only identifiers from app.domain.features, checked there
 
 
-def execute_sql(features: FeatureSet) -> str:
-    return f"EXECUTE {STATEMENT} ({', '.join(['%s'] * (len(features.names) + 5))})"
+def execute_sql(features: FeatureSet, *, one_request: bool = False) -> str:
+    name = ONE_REQUEST_STATEMENT if one_request else GROUP_STATEMENT
+    n_parameters = len(features.names) + (4 if one_request else 5)
+    return f"EXECUTE {name} ({', '.join(['%s'] * n_parameters)})"
 
 
 def float_array(values: list[Any]) -> str:
@@ -120,25 +136,39 @@ class LogRows:
         return len(self.purchased)
 
 
-@dataclass
 class _Pending:
-    rows: LogRows
-    request_id: str | None = None
-    abandoned: bool = False  # its request already answered 503: do not write it
-    future: asyncio.Future[list[int]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    """One request's rows, waiting for their commit."""
+
+    __slots__ = ("abandoned", "future", "request_id", "rows")
+
+    def __init__(self, rows: LogRows, request_id: str | None,
+                 future: "asyncio.Future[list[int]]") -> None:
+        self.rows = rows
+        self.request_id = request_id
+        self.future = future
+        self.abandoned = False  # its request already answered 503: do not write it
+
+    def expire(self) -> None:
+        """The request's time is up: it answers 503 and its rows are never written."""
+        if not self.future.done():
+            self.abandoned = True
+            self.future.set_exception(
+                LogUnavailableError("the database did not confirm the write in time"))
 
 
 class PredictionLog:
     def __init__(self, dsn: str, *, max_batch_rows: int, max_waiting: int,
-                 timeout: float, group_wait: float = 0.001, features: FeatureSet = FEATURES,
+                 timeout: float, features: FeatureSet = FEATURES,
                  on_commit: CommitObserver | None = None,
-                 on_failure: Callable[[], None] | None = None) -> None:
-        self._connection = AsyncConnection(dsn, setup=(prepare_sql(features),))
+                 on_failure: Callable[[], None] | None = None,
+                 bulk_engine: Engine | None = None) -> None:
+        # Batches of BULK_MIN_ROWS or more go by COPY on a connection of this pool (bulk_log).
+        self._bulk_engine = bulk_engine
+        self._connection = AsyncConnection(dsn, setup=(
+            prepare_sql(features), prepare_sql(features, one_request=True)))
         self._features = features
-        self._insert_sql = execute_sql(features)
-        self._group_wait = group_wait
+        self._group_sql = execute_sql(features)
+        self._one_request_sql = execute_sql(features, one_request=True)
         self._on_commit = on_commit
         self._on_failure = on_failure
         self._max_batch_rows = max_batch_rows
@@ -158,32 +188,59 @@ class PredictionLog:
 
     async def write(self, rows: LogRows) -> list[int]:
         """The ids of the committed rows, in order; raises LogUnavailableError otherwise."""
+        if self._bulk_engine is not None and len(rows) >= BULK_MIN_ROWS:
+            return await self._write_bulk(rows)
         if self._queue.qsize() >= self._max_waiting:
             raise LogUnavailableError("too many predictions are waiting for the database")
         # The request's own id (set by the middleware in this task's context), stored with
         # its rows so an answer can be followed from nginx's log to the app's log to the row.
-        pending = _Pending(rows, current_request_id.get())
+        loop = asyncio.get_running_loop()
+        pending = _Pending(rows, current_request_id.get(), loop.create_future())
         self._queue.put_nowait(pending)
+        # One plain timer that fails only this request's future (the writer skips done ones).
+        # Cheaper than asyncio.timeout, which must track and cancel the task (docs/benchmarks.md).
+        timer = loop.call_later(self._timeout, pending.expire)
         try:
-            # One timer, no extra futures (wait_for+shield cost twice as much per request). A
-            # timeout cancels only this request's own future; the writer skips done futures.
+            return await pending.future
+        finally:
+            timer.cancel()
+
+    async def _write_bulk(self, rows: LogRows) -> list[int]:
+        started = time.perf_counter()
+        try:
+            # The thread cannot be stopped: at the deadline the request answers 503 and the
+            # thread is left to finish or fail (its rows then committed, never acknowledged).
             async with asyncio.timeout(self._timeout):
-                return await pending.future
-        except TimeoutError:
-            pending.abandoned = True
-            raise LogUnavailableError("the database did not confirm the write in time") from None
+                ids = await anyio.to_thread.run_sync(
+                    self._copy, rows, current_request_id.get(), abandon_on_cancel=True)
+        except Exception as error:  # noqa: BLE001  # any failure means not committed: 503
+            log.warning("prediction log bulk write failed: %s", error.__class__.__name__)
+            if self._on_failure is not None:
+                self._on_failure()
+            raise LogUnavailableError("database unavailable") from None
+        if self._on_commit is not None:
+            self._on_commit(rows.model_version, len(ids), sum(rows.purchased),
+                            time.perf_counter() - started)
+        return ids
+
+    def _copy(self, rows: LogRows, request_id: str | None) -> list[int]:
+        assert self._bulk_engine is not None
+        connection = self._bulk_engine.raw_connection()
+        try:
+            return copy_rows(connection.driver_connection, rows, request_id, self._features)
+        except BaseException:
+            connection.invalidate()  # a failed COPY leaves nothing worth reusing
+            raise
+        finally:
+            connection.close()  # back to the pool
 
     async def _run(self) -> None:
-        previous_group = 0
         while True:
             batch = [await self._queue.get()]
-            if previous_group > 1 and self._group_wait > 0:
-                await asyncio.sleep(self._group_wait)  # under load: let the group fill
             n_rows = len(batch[0].rows)
             while n_rows < self._max_batch_rows and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
                 n_rows += len(batch[-1].rows)
-            previous_group = len(batch)
             batch = [p for p in batch if not p.abandoned]
             if batch:
                 await self._commit(batch)
@@ -215,7 +272,10 @@ class PredictionLog:
                 start += len(pending.rows)
 
     async def _insert(self, version: int, group: list[_Pending]) -> list[int]:
-        parameters: list[Any] = [version, id_array([p.request_id for p in group])]
+        one_request = len(group) == 1
+        request_ids = group[0].request_id if one_request else id_array(
+            [p.request_id for p in group])
+        parameters: list[Any] = [version, request_ids]
         for feature in self._features:
             if all(feature.name not in p.rows.inputs for p in group):
                 parameters.append(None)
@@ -226,6 +286,10 @@ class PredictionLog:
             parameters.append(ARRAY_WRITERS[feature.kind](values))
         parameters.append(bool_array([v for p in group for v in p.rows.purchased]))
         parameters.append(float_array([v for p in group for v in p.rows.probabilities]))
-        parameters.append(index_array([len(p.rows) for p in group]))
-        [ids] = await self._connection.fetch_column(self._insert_sql, tuple(parameters))
-        return [int(row_id) for row_id in ids[1:-1].split(",")]
+        if not one_request:
+            parameters.append(index_array([len(p.rows) for p in group]))
+        sql = self._one_request_sql if one_request else self._group_sql
+        [ids] = await self._connection.fetch_column(sql, tuple(parameters))
+        # '{1,2,3}' read as the JSON array [1,2,3]: a tenth of the time of int() per id.
+        parsed: list[int] = orjson.loads("[" + ids[1:-1] + "]")
+        return parsed

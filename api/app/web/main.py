@@ -52,9 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_batch_rows=settings.log_batch_max_rows,
             max_waiting=settings.log_queue_max_requests,
             timeout=settings.db_timeout_s,
-            group_wait=settings.log_group_wait_ms / 1000,
             on_commit=metrics.observe_commit,
             on_failure=metrics.log_commit_failures.inc,
+            bulk_engine=engine,
         )
         # The gauge is set by the worker that switches (its listener), not by a scrape.
         services = Services(settings, engine, prediction_log,

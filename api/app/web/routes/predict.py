@@ -4,14 +4,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from app.domain.features import FEATURES
 from app.domain.served_model import ServedModel
 from app.store.prediction_log import LogRows
-from app.web.deps import ServedModelDep, ServicesDep
+from app.web.deps import get_services, served_model
 from app.web.schemas import (
     BatchPredictRequest,
     BatchPredictResponse,
@@ -19,9 +19,9 @@ from app.web.schemas import (
     PredictRequest,
     PredictResponse,
 )
-from app.web.strict_json import StrictJSONRoute
+from app.web.strict_json import DirectJSONRoute
 
-router = APIRouter(route_class=StrictJSONRoute, tags=["predictions"])
+router = APIRouter(route_class=DirectJSONRoute, tags=["predictions"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (413, 415, 422, 429, 503)
@@ -79,16 +79,16 @@ def json_response(content: object) -> Response:
 
 
 @router.post("/predict", response_model=PredictResponse, responses=ERRORS)
-async def predict(
-    body: PredictRequest,
-    services: ServicesDep,
-    model: ServedModelDep,
-) -> Response:
+async def predict(body: PredictRequest, request: Request) -> Response:
     """Will this person buy? The answer is sent only after its log row is committed."""
+    services = await get_services(request)
+    model = await served_model(services)
     given = {name: value for name in FEATURES.names
              if (value := getattr(body, name)) is not None}
     inputs = input_columns(model, [given], batch=False)
-    rows = score(model, inputs, 1)
+    purchased, probability = model.scorer.score_one(given)
+    rows = LogRows(inputs=inputs, purchased=[purchased], probabilities=[probability],
+                   model_version=model.version)
     [prediction_id] = await services.prediction_log.write(rows)
     return json_response({
         "purchased": rows.purchased[0],
@@ -99,12 +99,10 @@ async def predict(
 
 
 @router.post("/predict/batch", response_model=BatchPredictResponse, responses=ERRORS)
-async def predict_batch(
-    body: BatchPredictRequest,
-    services: ServicesDep,
-    model: ServedModelDep,
-) -> Response:
+async def predict_batch(body: BatchPredictRequest, request: Request) -> Response:
     """Up to 10,000 rows in one call, one log row each, all committed before the answer."""
+    services = await get_services(request)
+    model = await served_model(services)
     given = body.rows
     inputs = input_columns(model, given, batch=True)
     rows = score(model, inputs, len(given))

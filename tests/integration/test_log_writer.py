@@ -1,0 +1,136 @@
+"""The prediction log's writer on a real PostgreSQL: requests that arrive together are written
+as one group (one statement, one commit), each row with its own request's id, the ids in
+request order; a request alone takes the one-request form of the statement; a big batch goes
+by COPY (app.store.bulk_log) and is stored exactly as the group writer would store it."""
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from app.core.database import app_dsn, make_engine
+from app.core.request_id import current_request_id
+from app.store.bulk_log import BULK_MIN_ROWS
+from app.store.prediction_log import LogRows, LogUnavailableError, PredictionLog
+from tests.support.servers import Database
+
+LOGGED = ("SELECT id, age, salary, gender, purchased, probability, model_version, request_id"
+          " FROM predictions WHERE id = ANY(:ids) ORDER BY id")
+
+
+def rows_of(ages: list[float]) -> LogRows:
+    return LogRows(inputs={"age": ages, "salary": [1000.0] * len(ages)},
+                   purchased=[False] * len(ages), probabilities=[0.25] * len(ages),
+                   model_version=1)
+
+
+def awkward_rows(n: int) -> LogRows:
+    """Floats whose text is easy to get wrong, a missing optional input, both categories."""
+    ages = [[0.1, 1 / 3, 1e-7, 123456.789, 120.0, 0.0][i % 6] + i for i in range(n)]
+    genders: list[Any] = [[None, "Female", "Male"][i % 3] for i in range(n)]
+    return LogRows(inputs={"age": ages, "salary": [i * 1.1 for i in range(n)],
+                           "gender": genders},
+                   purchased=[i % 2 == 0 for i in range(n)],
+                   probabilities=[(i * 0.618033988749895) % 1 for i in range(n)],
+                   model_version=1)
+
+
+async def write_as(log: PredictionLog, request_id: str | None, rows: LogRows) -> list[int]:
+    current_request_id.set(request_id)  # this task's own context, as the middleware sets it
+    return await log.write(rows)
+
+
+def stored(engine: Engine, ids: list[int]) -> list[tuple[Any, ...]]:
+    """The logged rows, floats as their exact bits."""
+    with engine.connect() as connection:
+        return [tuple(value.hex() if isinstance(value, float) else value for value in row)
+                for row in connection.execute(text(LOGGED), {"ids": ids})]
+
+
+def log_for(database: Database, commits: list[int] | None = None, bulk: bool = False,
+            bulk_engine: Engine | None = None) -> PredictionLog:
+    settings = database.settings()
+    return PredictionLog(
+        app_dsn(settings), max_batch_rows=20_000, max_waiting=100, timeout=10,
+        on_commit=None if commits is None else lambda _v, n, _p, _s: commits.append(n),
+        bulk_engine=bulk_engine or (make_engine(settings) if bulk else None))
+
+
+async def write_groups(database: Database) -> tuple[list[list[int]], list[int], list[int]]:
+    commits: list[int] = []
+    log = log_for(database, commits)
+    log.start()
+    try:
+        # Started together: all three are queued before the writer wakes, so one group.
+        together = await asyncio.gather(
+            write_as(log, "request-a", rows_of([31.0])),
+            write_as(log, "request-b", rows_of([32.0, 33.0, 34.0])),
+            write_as(log, None, rows_of([35.0, 36.0])))
+        alone = await write_as(log, "request-d", rows_of([37.0, 38.0]))
+        return list(together), alone, commits
+    finally:
+        await log.stop()
+
+
+def test_a_group_keeps_each_requests_id_and_order(prepared_database: Database,
+                                                  owner_engine: Engine) -> None:
+    together, alone, commits = asyncio.run(write_groups(prepared_database))
+    assert commits == [6, 2]  # one commit for the three requests, one for the lone one
+    a, b, c = together
+    assert len(a) == 1 and len(b) == 3 and len(c) == 2
+    assert a + b + c == sorted(a + b + c)  # ids in request order
+    ages_and_ids = [(row[1], row[-1]) for row in stored(owner_engine, a + b + c)]
+    assert ages_and_ids == [
+        ((31.0).hex(), "request-a"), ((32.0).hex(), "request-b"), ((33.0).hex(), "request-b"),
+        ((34.0).hex(), "request-b"), ((35.0).hex(), None), ((36.0).hex(), None)]
+    assert [(row[1], row[-1]) for row in stored(owner_engine, alone)] == [
+        ((37.0).hex(), "request-d"), ((38.0).hex(), "request-d")]
+
+
+async def write_both_ways(database: Database, rows: LogRows
+                          ) -> tuple[list[int], list[int], list[int]]:
+    commits: list[int] = []
+    group, bulk = log_for(database), log_for(database, commits, bulk=True)
+    group.start()
+    bulk.start()
+    try:
+        return (await write_as(group, "request-g", rows),
+                await write_as(bulk, "request-g", rows), commits)
+    finally:
+        await group.stop()
+        await bulk.stop()
+
+
+@pytest.mark.parametrize("n", [BULK_MIN_ROWS, 10_000])
+def test_a_big_batch_by_copy_is_stored_as_the_group_writer_stores_it(
+        prepared_database: Database, owner_engine: Engine, n: int) -> None:
+    by_insert, by_copy, commits = asyncio.run(
+        write_both_ways(prepared_database, awkward_rows(n)))
+    assert commits == [n]  # the COPY path's one commit, observed like the group writer's
+    assert len(by_copy) == n and by_copy == sorted(by_copy)  # ids in request order
+    inserted, copied = stored(owner_engine, by_insert), stored(owner_engine, by_copy)
+    assert [row[1:] for row in copied] == [row[1:] for row in inserted]
+    assert [row[0] for row in copied] == by_copy
+    assert {row[3] for row in copied} == {None, "Female", "Male"}
+
+
+async def write_to_nowhere(database: Database) -> list[int]:
+    failures: list[int] = []
+    settings = database.settings()
+    nowhere = settings.database_url().set(port=1)  # nothing listens on port 1
+    log = PredictionLog(app_dsn(settings), max_batch_rows=20_000, max_waiting=10, timeout=5,
+                        on_failure=lambda: failures.append(1),
+                        bulk_engine=create_engine(nowhere))
+    log.start()
+    try:
+        with pytest.raises(LogUnavailableError):
+            await write_as(log, "request-x", awkward_rows(BULK_MIN_ROWS))
+        return failures
+    finally:
+        await log.stop()
+
+
+def test_a_big_batch_the_database_cannot_take_is_refused_and_counted(
+        prepared_database: Database) -> None:
+    assert asyncio.run(write_to_nowhere(prepared_database)) == [1]
