@@ -7,9 +7,9 @@ otherwise slip past validation or end in a 500.
 
 A body is first given to jiter (pydantic's JSON parser), which refuses NaN, Infinity, repeated
 keys, a BOM, UTF-16 and integers over 4300 digits by itself and parses a 10,000-row batch in
-3.6 ms instead of 5.0; a body in which a number could overflow to infinity never goes to it. Whatever
-jiter refuses goes through the strict parser below, so each refusal has one wording, and
-tests/unit/test_strict_json.py holds the two paths to the same answers on 40,000 bodies.
+3.6 ms instead of 5.0; a body in which a number could overflow to infinity never goes to it.
+Whatever jiter refuses goes through the strict parser below, so each refusal has one wording,
+and tests/unit/test_strict_json.py holds the two paths to the same answers on 40,000 bodies.
 """
 
 import inspect
