@@ -4,6 +4,7 @@ request order; a request alone takes the one-request form of the statement; a bi
 by COPY (app.store.bulk_log) and is stored exactly as the group writer would store it."""
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -11,7 +12,8 @@ from sqlalchemy import Engine, create_engine, text
 
 from app.core.database import app_dsn, make_engine
 from app.core.request_id import current_request_id
-from app.store.bulk_log import BULK_MIN_ROWS
+from app.domain.features import FEATURES
+from app.store.bulk_log import BULK_MIN_ROWS, DeadlinePassedError, copy_rows
 from app.store.prediction_log import LogRows, LogUnavailableError, PredictionLog
 from tests.support.servers import Database
 
@@ -48,13 +50,12 @@ def stored(engine: Engine, ids: list[int]) -> list[tuple[Any, ...]]:
                 for row in connection.execute(text(LOGGED), {"ids": ids})]
 
 
-def log_for(database: Database, commits: list[int] | None = None, bulk: bool = False,
+def log_for(database: Database, commits: list[int] | None = None,
             bulk_engine: Engine | None = None) -> PredictionLog:
-    settings = database.settings()
     return PredictionLog(
-        app_dsn(settings), max_batch_rows=20_000, max_waiting=100, timeout=10,
+        app_dsn(database.settings()), max_batch_rows=20_000, max_waiting=100, timeout=10,
         on_commit=None if commits is None else lambda _v, n, _p, _s: commits.append(n),
-        bulk_engine=bulk_engine or (make_engine(settings) if bulk else None))
+        bulk_engine=bulk_engine)
 
 
 async def write_groups(database: Database) -> tuple[list[list[int]], list[int], list[int]]:
@@ -91,7 +92,8 @@ def test_a_group_keeps_each_requests_id_and_order(prepared_database: Database,
 async def write_both_ways(database: Database, rows: LogRows
                           ) -> tuple[list[int], list[int], list[int]]:
     commits: list[int] = []
-    group, bulk = log_for(database), log_for(database, commits, bulk=True)
+    engine = make_engine(database.settings())
+    group, bulk = log_for(database), log_for(database, commits, bulk_engine=engine)
     group.start()
     bulk.start()
     try:
@@ -100,6 +102,7 @@ async def write_both_ways(database: Database, rows: LogRows
     finally:
         await group.stop()
         await bulk.stop()
+        engine.dispose()
 
 
 @pytest.mark.parametrize("n", [BULK_MIN_ROWS, 10_000])
@@ -119,9 +122,9 @@ async def write_to_nowhere(database: Database) -> list[int]:
     failures: list[int] = []
     settings = database.settings()
     nowhere = settings.database_url().set(port=1)  # nothing listens on port 1
+    engine = create_engine(nowhere)
     log = PredictionLog(app_dsn(settings), max_batch_rows=20_000, max_waiting=10, timeout=5,
-                        on_failure=lambda: failures.append(1),
-                        bulk_engine=create_engine(nowhere))
+                        on_failure=lambda: failures.append(1), bulk_engine=engine)
     log.start()
     try:
         with pytest.raises(LogUnavailableError):
@@ -129,8 +132,31 @@ async def write_to_nowhere(database: Database) -> list[int]:
         return failures
     finally:
         await log.stop()
+        engine.dispose()
 
 
 def test_a_big_batch_the_database_cannot_take_is_refused_and_counted(
         prepared_database: Database) -> None:
     assert asyncio.run(write_to_nowhere(prepared_database)) == [1]
+
+
+@pytest.mark.parametrize(("seconds_left", "when"), [(-1.0, "began"), (0.002, "commit")],
+                         ids=["before-the-write", "before-commit"])
+def test_a_big_batch_past_its_deadline_is_rolled_back(
+        prepared_database: Database, owner_engine: Engine, seconds_left: float,
+        when: str) -> None:
+    """Its request has answered 503: a retry must not find its rows stored twice."""
+    request_id = f"late-{int(seconds_left * 1000) % 10_000}-batch"
+    engine = make_engine(prepared_database.settings())
+    connection = engine.raw_connection()
+    try:
+        with pytest.raises(DeadlinePassedError, match=when):
+            copy_rows(connection.driver_connection, awkward_rows(10_000), request_id, FEATURES,
+                      time.monotonic() + seconds_left)
+    finally:
+        connection.close()
+        engine.dispose()
+    with owner_engine.connect() as owner:
+        stored_rows = owner.execute(text("SELECT count(*) FROM predictions"
+                                         " WHERE request_id = :rid"), {"rid": request_id})
+        assert stored_rows.scalar() == 0

@@ -5,7 +5,7 @@ and for each way a body can be bad. Only the speed may differ (docs/benchmarks.m
 from typing import Any
 
 import pytest
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
@@ -67,6 +67,7 @@ BODIES: list[tuple[str, bytes, dict[str, str]]] = [
     ("no content type", b'{"age": 30, "salary": 1}', {}),
     ("text/plain", b'{"age": 30, "salary": 1}', {"Content-Type": "text/plain"}),
     ("+json", b'{"age": 30, "salary": 1}', {"Content-Type": "application/problem+json"}),
+    ("two slashes", b'{"age": 30, "salary": 1}', {"Content-Type": "application/x/y+json"}),
 ]
 BATCHES: list[tuple[str, bytes]] = [
     ("good", b'{"rows": [{"age": 30, "salary": 1}, {"age": 40, "salary": 2, "gender": "Male"}]}'),
@@ -111,3 +112,20 @@ def test_an_endpoint_must_take_the_body_and_the_request() -> None:
         @router.post("/wrong")
         async def wrong(body: PredictRequest) -> None:
             return None
+
+
+def test_what_the_direct_handler_would_skip_is_refused() -> None:
+    # It solves no dependencies and awaits the endpoint: a dependency or a plain def would
+    # be silently skipped or fail on every request, so the route refuses them at start.
+    async def dependency() -> None:
+        return None
+
+    router = APIRouter(route_class=DirectJSONRoute)
+    with pytest.raises(TypeError, match="no dependencies"):
+        @router.post("/guarded", dependencies=[Depends(dependency)])
+        async def guarded(body: PredictRequest, request: Request) -> JSONResponse:
+            return JSONResponse({})
+    with pytest.raises(TypeError, match="async"):
+        @router.post("/plain")
+        def plain(body: PredictRequest, request: Request) -> JSONResponse:
+            return JSONResponse({})

@@ -108,7 +108,8 @@ def test_scorer_matches_predict_proba_bitwise_one_row_at_a_time(
         assert probability[0] == expected
         assert purchased[0] == (trained.pipeline.predict(single)[0] == 1)
         # The one-row path /predict takes: the same bits.
-        assert scorer.score_one(row) == (purchased[0], expected)
+        one_purchased, one_probability = scorer.score_one(row)
+        assert (one_purchased, one_probability.hex()) == (purchased[0], float(expected).hex())
 
 
 def test_an_unknown_category_is_refused_by_the_scorer(rows: list[dataset.LabelledRow]) -> None:

@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     db_connect_timeout_s: int = Field(default=3, ge=1, le=60)
     db_statement_timeout_ms: int = Field(default=3000, ge=100, le=600_000)
     db_pool_size: int = Field(default=4, ge=1, le=50)
-    # Largest number of prediction rows written in one commit by the log writer.
+    # Largest number of prediction rows the group writer puts in one commit (batches of
+    # app.store.bulk_log.BULK_MIN_ROWS rows or more go by COPY, each in its own).
     log_batch_max_rows: int = Field(default=20_000, ge=1)
     # Requests waiting for the log writer beyond this are refused with 503, not queued forever.
     log_queue_max_requests: int = Field(default=1_000, ge=1)

@@ -6,10 +6,13 @@ in about 17 ms instead of 29 (docs/benchmarks.md, issue 19). psycopg2 cannot COP
 asynchronous mode, so a batch of `BULK_MIN_ROWS` rows or more is written from the worker's
 thread pool, on a connection of its pool, in one transaction: its ids first (one statement
 takes them from the sequence, ascending, so in request order), then COPY with those ids, then
-COMMIT. As for every write, the answer leaves only after the COMMIT.
+COMMIT. As for every write, the answer leaves only after the COMMIT; and once the request's
+time is up (it answered 503) the transaction is rolled back instead, so a retry never finds
+the rows stored twice.
 """
 
 import io
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -25,6 +28,10 @@ IDS_SQL = ("SELECT array_agg(id ORDER BY id)::text FROM"
            " (SELECT nextval('predictions_id_seq') AS id FROM generate_series(1, %s)) AS ids")
 
 NULL = b"\\N"  # COPY's text format for NULL
+
+
+class DeadlinePassedError(TimeoutError):
+    """The request already answered 503: its rows were rolled back, not committed."""
 
 
 class Rows(Protocol):
@@ -74,9 +81,13 @@ def copy_data(ids: list[int], rows: Rows, request_id: str | None,
     return [name for name, _ in columns], b"\n".join(lines) + b"\n"
 
 
-def copy_rows(connection: Any, rows: Rows, request_id: str | None,
-              features: FeatureSet) -> list[int]:
-    """Write the rows on this psycopg2 connection (not autocommit) and commit; their ids."""
+def copy_rows(connection: Any, rows: Rows, request_id: str | None, features: FeatureSet,
+              deadline: float) -> list[int]:
+    """Write the rows on this psycopg2 connection (not autocommit) and commit; their ids.
+    Past `deadline` (time.monotonic) the request has answered 503, so nothing is committed:
+    a client that retries must not find its rows stored twice."""
+    if time.monotonic() >= deadline:
+        raise DeadlinePassedError("the request's time was up before the write began")
     with connection.cursor() as cursor:
         cursor.execute(IDS_SQL, (len(rows),))
         [(ids_text,)] = cursor.fetchall()
@@ -84,5 +95,8 @@ def copy_rows(connection: Any, rows: Rows, request_id: str | None,
         names, data = copy_data(ids, rows, request_id, features)
         # Only identifiers from app.domain.features and this module.
         cursor.copy_expert(f"COPY predictions ({', '.join(names)}) FROM STDIN", io.BytesIO(data))
+    if time.monotonic() >= deadline:
+        connection.rollback()
+        raise DeadlinePassedError("the request's time was up before the commit")
     connection.commit()
     return ids

@@ -10,6 +10,9 @@ The writer talks to PostgreSQL through `app.store.async_connection` (psycopg2's 
 mode) on the worker's event loop: no thread, so no hand-offs or GIL contention on the hot
 path. In that mode every statement runs in its own transaction (autocommit), so when the
 INSERT returns, it is committed, and with synchronous_commit on, flushed to the WAL on disk.
+A batch of BULK_MIN_ROWS rows or more takes another way, COPY (`app.store.bulk_log`): in the
+worker's thread pool, one at a time per worker, in a transaction of its own that is rolled
+back rather than committed once its request's time is up.
 
 Each group costs a round trip, a plan-free EXECUTE of the prepared INSERT and a WAL flush,
 whatever its size. Groups form by themselves under load: while one commits, the next
@@ -149,7 +152,8 @@ class _Pending:
         self.abandoned = False  # its request already answered 503: do not write it
 
     def expire(self) -> None:
-        """The request's time is up: it answers 503 and its rows are never written."""
+        """The request's time is up: it answers 503, and its rows are not written unless the
+        writer has already sent them (they may then land, never acknowledged)."""
         if not self.future.done():
             self.abandoned = True
             self.future.set_exception(
@@ -162,8 +166,10 @@ class PredictionLog:
                  on_commit: CommitObserver | None = None,
                  on_failure: Callable[[], None] | None = None,
                  bulk_engine: Engine | None = None) -> None:
-        # Batches of BULK_MIN_ROWS or more go by COPY on a connection of this pool (bulk_log).
+        # Batches of BULK_MIN_ROWS or more go by COPY on a connection of this pool (bulk_log),
+        # one at a time per worker: the read routes keep the rest of the pool and the threads.
         self._bulk_engine = bulk_engine
+        self._bulk_turn = asyncio.Lock()
         self._connection = AsyncConnection(dsn, setup=(
             prepare_sql(features), prepare_sql(features, one_request=True)))
         self._features = features
@@ -204,15 +210,19 @@ class PredictionLog:
             return await pending.future
         finally:
             timer.cancel()
+            if pending.future.cancelled():  # the client went away: never write its rows
+                pending.abandoned = True
 
     async def _write_bulk(self, rows: LogRows) -> list[int]:
         started = time.perf_counter()
+        # A thread cannot be stopped: at the deadline the request answers 503 and the thread
+        # is left to finish, but it rolls back instead of committing once the deadline passed.
+        deadline = time.monotonic() + self._timeout
         try:
-            # The thread cannot be stopped: at the deadline the request answers 503 and the
-            # thread is left to finish or fail (its rows then committed, never acknowledged).
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._timeout), self._bulk_turn:
                 ids = await anyio.to_thread.run_sync(
-                    self._copy, rows, current_request_id.get(), abandon_on_cancel=True)
+                    self._copy, rows, current_request_id.get(), deadline,
+                    abandon_on_cancel=True)
         except Exception as error:  # noqa: BLE001  # any failure means not committed: 503
             log.warning("prediction log bulk write failed: %s", error.__class__.__name__)
             if self._on_failure is not None:
@@ -223,11 +233,12 @@ class PredictionLog:
                             time.perf_counter() - started)
         return ids
 
-    def _copy(self, rows: LogRows, request_id: str | None) -> list[int]:
+    def _copy(self, rows: LogRows, request_id: str | None, deadline: float) -> list[int]:
         assert self._bulk_engine is not None
         connection = self._bulk_engine.raw_connection()
         try:
-            return copy_rows(connection.driver_connection, rows, request_id, self._features)
+            return copy_rows(connection.driver_connection, rows, request_id, self._features,
+                             deadline)
         except BaseException:
             connection.invalidate()  # a failed COPY leaves nothing worth reusing
             raise

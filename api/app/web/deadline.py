@@ -1,4 +1,5 @@
-"""A client-side deadline on the database work of the read routes.
+"""A client-side deadline on the database work of the read routes (the prediction log's COPY
+of big batches, app.store.prediction_log, bounds its thread the same way).
 
 A frozen PostgreSQL (SIGSTOP on the postmaster and its backends, a paused VM, a host lost in
 swap) keeps its TCP connections up: its kernel acknowledges what we send and answers the

@@ -21,6 +21,8 @@ from app.web.schemas import (
 )
 from app.web.strict_json import DirectJSONRoute
 
+# DirectJSONRoute: each endpoint here is async (body, request) and takes its services and model
+# with plain calls; the route solves no dependencies (app/web/strict_json.py says why).
 router = APIRouter(route_class=DirectJSONRoute, tags=["predictions"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
