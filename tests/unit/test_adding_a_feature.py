@@ -16,7 +16,7 @@ from sqlalchemy import MetaData
 
 from app.domain import dataset, training
 from app.domain.scorer import Scorer
-from app.store.prediction_log import execute_sql, prepare_sql
+from app.store.log_sql import execute_sql, prepare_sql
 from app.store.tables import feature_tables
 from app.web import schemas
 from tests.support.added_feature import FEATURES_WITH_VISITS, upgrade
