@@ -151,6 +151,14 @@ CONTROLS: tuple[Control, ...] = (
         (Edit("api/app/web/strict_json.py", r"if key in result:", "if False:  # CONTROL"),),
         r"DID NOT RAISE", keyword="duplicate"),
     Control(
+        "duplicate-keys-one-pass", "a body with a repeated key is refused on the hot routes' "
+        "one-pass validation too (here the count of ':' against the pairs skipped)",
+        ("tests/unit/test_counted_body.py::test_a_repeated_key_is_never_taken",),
+        (Edit("api/app/web/strict_json.py",
+              r'return body if raw\.count\(b":"\) == body\.json_members\(\) else None',
+              "return body  # CONTROL"),),
+        r"AssertionError"),
+    Control(
         "direct-route-parity", "the hot routes' own handler answers every body as FastAPI's "
         "would (here a missing body worded differently)",
         ("tests/unit/test_direct_route.py::test_one_row_answers_as_fastapi_would",),

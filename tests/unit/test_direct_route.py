@@ -74,6 +74,9 @@ BATCHES: list[tuple[str, bytes]] = [
     ("no rows", b'{"rows": []}'),
     ("a bad row", b'{"rows": [{"age": 30, "salary": 1}, {"age": "x", "salary": 1}]}'),
     ("rows not a list", b'{"rows": {"age": 30}}'),
+    ("a repeated input", b'{"rows": [{"age": 30, "salary": 1, "age": 31}]}'),
+    ("rows repeated", b'{"rows": [{"age": 30, "salary": 1}], "rows": [{"age": 1, "salary": 1}]}'),
+    ("spaces and escapes", b'{ "rows" : [ {"\\u0061ge" :30 , "salary":\t1e3 } ] }'),
 ]
 
 

@@ -8,6 +8,7 @@ import jiter
 import pytest
 
 from app.web.strict_json import may_overflow, parse_json, parse_json_strictly
+from tests.support.json_values import typed
 
 
 @pytest.mark.parametrize(
@@ -49,17 +50,6 @@ SEEDS = [
 ]
 # Bytes that change what a body means: structure, numbers, escapes, literals, bad UTF-8.
 ALPHABET = [*b'"\\{}[],:eE-+.0123456789unNaIfl \t\n', 0x00, 0xFF, 0xC3, 0xA9, 0xED]
-
-
-def typed(value: object) -> object:
-    """A value with its types spelt out: 1 and 1.0, 0.0 and -0.0, key order all differ."""
-    if isinstance(value, dict):
-        return ("dict", [(key, typed(item)) for key, item in value.items()])
-    if isinstance(value, list):
-        return ("list", [typed(item) for item in value])
-    if isinstance(value, float):
-        return ("float", value.hex())
-    return (type(value).__name__, value)
 
 
 def outcome(parse: Callable[[bytes], object], body: bytes) -> object:

@@ -34,7 +34,19 @@ def input_type(feature: Feature) -> Any:
                                        "version uses it (see GET /model)")]
 
 
-def request_model(features: FeatureSet) -> type[BaseModel]:
+class CountedBody(BaseModel):
+    """A request body that can tell how many name: value pairs it holds (`json_members`).
+    Its only strings are field names and categories, plain words without a ':'
+    (app.domain.features), so each ':' in its JSON text is one pair: a text with more colons
+    than the validated body has pairs repeated a key (app.web.strict_json)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def json_members(self) -> int:
+        return len(self.model_fields_set)  # every field holds a number or a category
+
+
+def request_model(features: FeatureSet) -> type[CountedBody]:
     fields: dict[str, Any] = {
         f.name: (input_type(f), ...) if f.core
         else (input_type(f), Field(default=None, json_schema_extra=_no_default))
@@ -42,9 +54,8 @@ def request_model(features: FeatureSet) -> type[BaseModel]:
     }
     example: dict[str, Any] = {f.name: f.example for f in features if f.core}
     return create_model(
-        "PredictRequest",
-        __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [example]}),
-        **fields,
+        "PredictRequest", __base__=CountedBody,
+        __cls_kwargs__={"json_schema_extra": {"examples": [example]}}, **fields,
     )
 
 
@@ -71,7 +82,7 @@ def logged_model(features: FeatureSet) -> type[BaseModel]:
 
 
 if TYPE_CHECKING:
-    class PredictRequest(BaseModel):
+    class PredictRequest(CountedBody):
         """The inputs of one prediction (built from app.domain.features at run time)."""
 
     class LoggedPrediction(BaseModel):
@@ -84,10 +95,11 @@ else:
     LoggedPrediction = logged_model(FEATURES)
 
 
-class BatchPredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class BatchPredictRequest(CountedBody):
     rows: list[PredictRow] = Field(min_length=1, max_length=BATCH_MAX_ROWS)
+
+    def json_members(self) -> int:
+        return 1 + sum(map(len, self.rows))  # "rows", then each row's inputs
 
 
 class Prediction(BaseModel):

@@ -10,6 +10,12 @@ keys, a BOM and UTF-16 by itself and parses a 10,000-row batch in 3.6 ms instead
 body in which a number could overflow to infinity (or with 100 digits in a row) never goes to it.
 Whatever jiter refuses goes through the strict parser below, so each refusal has one wording,
 and tests/unit/test_strict_json.py holds the two paths to the same answers on 40,000 bodies.
+
+The hot routes go one step further (`DirectJSONRoute`): a body that counts its name: value
+pairs (app.web.schemas.CountedBody) is parsed and validated from its bytes in one pydantic
+call, 6 ms instead of 10 for a 10,000-row batch. That call keeps the last of repeated keys, so
+its result is taken only when the body's text has as many ':' as the result has pairs; any
+other body takes the steps above, which word every refusal (tests/unit/test_counted_body.py).
 """
 
 import inspect
@@ -22,8 +28,11 @@ import jiter
 from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import TypeAdapter, ValidationError
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
+
+from app.web.schemas import CountedBody
 
 JSON_MEDIA_TYPE = "application/json"
 
@@ -88,6 +97,16 @@ def parse_json_strictly(body: bytes) -> Any:
         raise json.JSONDecodeError(str(error), "", 0) from None
 
 
+def validate_counted(adapter: TypeAdapter[CountedBody], raw: bytes) -> CountedBody | None:
+    """The body parsed and validated in one pass, or None when that pass refused it or the
+    text repeated a key (more ':' than pairs): then the strict steps decide and word it."""
+    try:
+        body = adapter.validate_json(raw)
+    except ValidationError:
+        return None
+    return body if raw.count(b":") == body.json_members() else None
+
+
 class StrictJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
@@ -140,6 +159,9 @@ class DirectJSONRoute(StrictJSONRoute):
             raise TypeError(f"{self.path}: a DirectJSONRoute endpoint is async (body, "
                             "request: Request), with no dependencies")
         endpoint: Callable[[Any, Request], Awaitable[Response]] = self.endpoint
+        body_type = body_field.field_info.annotation
+        counted = (TypeAdapter(body_type) if isinstance(body_type, type)
+                   and issubclass(body_type, CountedBody) else None)
 
         async def direct_handler(request: Request) -> Response:
             if not _is_json(request.headers.get("content-type")):
@@ -149,6 +171,8 @@ class DirectJSONRoute(StrictJSONRoute):
                 raw = await request.body()
             except ClientDisconnect:
                 raise HTTPException(400, "There was an error parsing the body") from None
+            if counted is not None and (body := validate_counted(counted, raw)) is not None:
+                return await endpoint(body, request)
             if not raw:
                 raise RequestValidationError([{"type": "missing", "loc": ("body",),
                                                "msg": "Field required", "input": None}])
