@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import random
 import signal
 import socket
 import ssl
@@ -31,10 +32,31 @@ class TwinError(RuntimeError):
     """Something the twin needs is missing or did not come up; the message says what to do."""
 
 
+def ephemeral_ports() -> range:
+    """The ports the kernel hands out to outgoing connections."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32_768, 60_999  # Linux's default
+    return range(low, high + 1)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, outside the ephemeral range: a port asked of the
+    kernel (bind to 0) comes from that range, and any outgoing connection (a client, a
+    worker's database connection) could take it before the server binds it (CI saw nginx
+    fail so: Address already in use)."""
+    ephemeral = ephemeral_ports()
+    candidates = (range(20_000, ephemeral.start) if ephemeral.start > 21_000
+                  else range(ephemeral.stop, 65_536))
+    for port in random.sample(candidates, min(500, len(candidates))):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise TwinError(f"no free loopback port in {candidates.start}-{candidates.stop - 1}")
 
 
 def process_stat(pid: int) -> list[str] | None:

@@ -1,5 +1,5 @@
-"""How the twin tells a running server from a crashed one: a zombie is not running, and a
-pid file naming another program (its PID reused after a crash) is not a running PostgreSQL."""
+"""The twin's processes: a zombie is not running, a pid file naming another program (its PID
+reused after a crash) is not a running PostgreSQL, and a free port stays free for its server."""
 
 import os
 import subprocess
@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from local.twin import processes
 from local.twin.db import Postgres
 from local.twin.processes import pid_alive, process_stat
 
@@ -36,3 +37,12 @@ def test_a_pid_file_naming_another_program_is_stale(tmp_path: Path) -> None:
     assert server.pid() is None
     server.remove_stale_lock_files()
     assert not server.pid_file.exists()
+
+
+def test_a_free_port_is_outside_the_range_outgoing_connections_take() -> None:
+    # A port from that range could be taken by any client's connection before the server
+    # binds it: CI once saw nginx fail with "Address already in use" so.
+    ephemeral = processes.ephemeral_ports()
+    ports = {processes.free_port() for _ in range(50)}
+    assert not ports & set(ephemeral)
+    assert len(ports) > 40  # drawn at random: parallel suites rarely pick the same one
