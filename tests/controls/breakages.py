@@ -157,7 +157,7 @@ CONTROLS: tuple[Control, ...] = (
         (Edit("api/app/web/strict_json.py",
               r'return body if raw\.count\(b":"\) == body\.json_members\(\) else None',
               "return body  # CONTROL"),),
-        r"AssertionError"),
+        r"a repeated key taken in one pass"),
     Control(
         "direct-route-parity", "the hot routes' own handler answers every body as FastAPI's "
         "would (here a missing body worded differently)",

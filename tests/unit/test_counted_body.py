@@ -115,4 +115,5 @@ def test_a_repeated_key_is_never_taken(body: bytes) -> None:
     model = BatchPredictRequest if body.startswith(b'{"rows"') else PredictRequest
     adapter = TypeAdapter(model)
     adapter.validate_json(body)  # pydantic alone takes it (the last value wins)
-    assert validate_counted(adapter, body) is None
+    taken = validate_counted(adapter, body)
+    assert taken is None, f"a repeated key taken in one pass: {body!r} as {taken!r}"
