@@ -45,9 +45,9 @@ class Rows(Protocol):
     def __len__(self) -> int: ...
 
 
-def float_fields(values: Sequence[Any]) -> list[bytes]:
-    # orjson writes the shortest text that reads back as the same float (as the group writer's
-    # arrays do), and null for None.
+def number_fields(values: Sequence[Any]) -> list[bytes]:
+    # Floats, and the ids (ints): orjson writes an int as itself, a float as the shortest text
+    # that reads back as the same float (as the group writer's arrays do), and None as null.
     text = orjson.dumps(values)
     fields = text[1:-1].split(b",")
     if b"null" not in text:
@@ -63,7 +63,7 @@ def text_fields(values: Sequence[Any]) -> list[bytes]:
 
 
 FIELD_WRITERS: dict[str, Callable[[Sequence[Any]], list[bytes]]] = {
-    "numeric": float_fields, "categorical": text_fields}
+    "numeric": number_fields, "categorical": text_fields}
 
 
 def copy_data(ids: list[int], rows: Rows, request_id: str | None,
@@ -71,14 +71,14 @@ def copy_data(ids: list[int], rows: Rows, request_id: str | None,
     """The columns and COPY's text for these rows: one line per row, tab-separated. An input
     no row gave is left out (NULL); request ids match [A-Za-z0-9._-] (app.core.request_id)."""
     names = ["id"]
-    columns = [float_fields(ids)]
+    columns = [number_fields(ids)]
     for feature in features:
         values = rows.inputs.get(feature.name)
         if values is not None:
             names.append(feature.name)
             columns.append(FIELD_WRITERS[feature.kind](values))
     names.append("probability")
-    columns.append(float_fields(rows.probabilities))
+    columns.append(number_fields(rows.probabilities))
     # What follows on each line takes one of two values: purchased or not, then the constants.
     names += ["purchased", "model_version", "request_id"]
     rest = b"%d\t%s\n" % (rows.model_version, request_id.encode() if request_id else NULL)
