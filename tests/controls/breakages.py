@@ -221,8 +221,8 @@ CONTROLS: tuple[Control, ...] = (
         (Edit(TEMPLATE, r"^\s*location ~ /\\\. \{\n\s*return 404;\n\s*\}\n", ""),),
         r"assert 200 == 404"),
     Control(
-        "query-token-not-logged", "a token in a query string reaches no log line (here nginx "
-        "logs the whole request URI again)",
+        "query-token-not-logged", "a token in a query string reaches no access-log line (here "
+        "nginx logs the whole request URI again)",
         ("tests/e2e/test_edge.py::test_a_token_in_the_query_string_reaches_no_log_line",),
         (Edit("nginx/nginx.conf", r'"uri":"\$log_path"', '"uri":"$request_uri"'),),
         r"\['nginx'\]"),
