@@ -7,7 +7,7 @@ COMPOSE ?= docker compose
 .PHONY: help venv env local local-down local-status evaluate build up down start stop remove \
 	logs exec tools node-tools test test-engine test-controls mutation lint bench clean train \
 	versions promote rollback backup restore local-backup local-restore prune local-prune \
-	k8s-files capacity profile bench-compare
+	k8s-files capacity profile bench-compare bench-roundtrip
 
 help:
 	@echo "make local       start the local twin (PostgreSQL, API, nginx) on 8080/8443"
@@ -31,6 +31,7 @@ help:
 	@echo "make bench       benchmark /predict through nginx (writes bench/results/)"
 	@echo "make profile     where a worker's time goes under /predict load (py-spy, CPU by service)"
 	@echo "make bench-compare VARIANTS=\"REV REV:NAME=VALUE\"  revisions side by side, one sitting"
+	@echo "make bench-roundtrip  what one round trip to PostgreSQL costs on this machine"
 	@echo "make capacity    rows/s one PostgreSQL commits through the log at 1, 4, 16, 64 writers"
 	@echo "make k8s-files [K8S_OVERLAY=production]   copy the env files into a kustomize overlay"
 
@@ -186,6 +187,11 @@ VARIANTS ?= HEAD~1 HEAD
 bench-compare: $(DEV)
 	@$(ENSURE_PACKAGES) local bench
 	$(PY) bench/compare.py $(VARIANTS)
+
+# What one round trip to PostgreSQL costs here (docs/benchmarks.md, issue 19's fourth sitting).
+bench-roundtrip: $(DEV)
+	@$(ENSURE_PACKAGES) local
+	$(PY) bench/roundtrip.py
 
 # The database side of docs/capacity.md (not run by the tests; a quiet machine, like bench).
 capacity: $(DEV)

@@ -1,0 +1,163 @@
+"""What one round trip to PostgreSQL costs on this machine: the backend's CPU per statement
+for `SELECT 1` and for the prediction log's own prepared INSERT of a group of rows (with
+`synchronous_commit` on, and off for comparison only: the share of the commit's WAL flush),
+and the writer's side, psycopg2's asynchronous `execute` (quoting, then the `send` that wakes
+the backend). Not run by the tests; `make bench-roundtrip` runs it (docs/benchmarks.md,
+issue 19's fourth sitting).
+
+One PostgreSQL as the twin starts it (fsync, synchronous_commit, full_page_writes on), in a
+temporary folder on a free loopback port, migrated; the statements are the ones
+`app.store.log_sql` gives the API, with parameters written by its own array writers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import select
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg2  # noqa: E402
+import psycopg2.extensions  # noqa: E402
+
+from app.core.database import app_dsn  # noqa: E402
+from app.core.settings import Settings  # noqa: E402
+from app.domain.features import FEATURES, CategoricalFeature  # noqa: E402
+from app.ops import operations  # noqa: E402
+from app.store.log_sql import (  # noqa: E402
+    ARRAY_WRITERS,
+    bool_array,
+    execute_sql,
+    float_array,
+    id_array,
+    index_array,
+    prepare_sql,
+)
+from bench.run import TICKS  # noqa: E402
+from local.twin import Postgres, free_port, service_env  # noqa: E402
+
+
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def group_parameters(n_rows: int) -> tuple[Any, ...]:
+    """The log's group INSERT parameters for n_rows one-row requests, as the writer sends them."""
+    rng = random.Random(0)
+    parameters: list[Any] = [1, id_array([f"roundtrip-{i:04d}" for i in range(n_rows)])]
+    for feature in FEATURES:
+        values = ([rng.choice(feature.categories) for _ in range(n_rows)]
+                  if isinstance(feature, CategoricalFeature)
+                  else [rng.uniform(18, 150_000) for _ in range(n_rows)])
+        parameters.append(ARRAY_WRITERS[feature.kind](values))
+    parameters.append(bool_array([rng.random() < 0.5 for _ in range(n_rows)]))
+    parameters.append(float_array([rng.random() for _ in range(n_rows)]))
+    parameters.append(index_array([1] * n_rows))
+    return tuple(parameters)
+
+
+def wait(connection: Any) -> None:
+    while True:
+        state = connection.poll()
+        if state == psycopg2.extensions.POLL_OK:
+            return
+        if state == psycopg2.extensions.POLL_READ:
+            select.select([connection.fileno()], [], [])
+        else:
+            select.select([], [connection.fileno()], [])
+
+
+def backend_cpu_us(backend: int, statement: Callable[[], None], n: int) -> float:
+    before = process_cpu(backend)
+    for _ in range(n):
+        statement()
+    return 1e6 * (process_cpu(backend) - before) / n
+
+
+def measure(dsn: str, n: int, rows: int) -> list[tuple[str, float]]:
+    sync = psycopg2.connect(dsn)
+    sync.autocommit = True
+    cursor = sync.cursor()
+    cursor.execute("SELECT pg_backend_pid()")
+    [(backend,)] = cursor.fetchall()
+    cursor.execute(prepare_sql(FEATURES))
+    group, sql = group_parameters(rows), execute_sql(FEATURES)
+
+    def insert() -> None:
+        cursor.execute(sql, group)
+
+    figures = [("backend CPU per SELECT 1", backend_cpu_us(
+                    backend, lambda: cursor.execute("SELECT 1"), n)),
+               (f"backend CPU per log INSERT of {rows} rows", backend_cpu_us(
+                    backend, insert, n))]
+    cursor.execute("SET synchronous_commit = off")  # for comparison only, never served so
+    figures.append(("  the same, synchronous_commit off", backend_cpu_us(
+        backend, insert, n)))
+    cursor.execute("SET synchronous_commit = on")
+    started = time.perf_counter()
+    for _ in range(n):
+        cursor.mogrify(sql, group)
+    figures.append(("writer: quoting the parameters", 1e6 * (time.perf_counter() - started) / n))
+    figures.append(("writer: asynchronous execute (quoting and send)", async_execute_us(
+        dsn, sql, group, n)))
+    sync.close()
+    return figures
+
+
+def async_execute_us(dsn: str, sql: str, parameters: tuple[Any, ...], n: int) -> float:
+    connection = psycopg2.connect(dsn, async_=True)
+    wait(connection)
+    setup = connection.cursor()
+    setup.execute(prepare_sql(FEATURES))
+    wait(connection)
+    spent = 0.0
+    for _ in range(n):
+        cursor = connection.cursor()
+        started = time.perf_counter()
+        cursor.execute(sql, parameters)
+        spent += time.perf_counter() - started
+        wait(connection)
+        cursor.fetchall()
+    connection.close()
+    return 1e6 * spent / n
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--statements", type=int, default=2000, help="per figure")
+    parser.add_argument("--rows", type=int, default=3, help="rows per group (default 3)")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    state_dir = Path(tempfile.mkdtemp(prefix="social-ads-roundtrip-"))
+    state_dir.chmod(0o755)  # the postgres user enters it when this runs as root
+    env = service_env("migrate", state_dir, {"POSTGRES_HOST": "127.0.0.1",
+                                              "POSTGRES_PORT": str(free_port())})
+    server = Postgres(state_dir, int(env["POSTGRES_PORT"]), service_env("db", state_dir, {}))
+    settings = Settings.model_validate({key.lower(): value for key, value in env.items()})
+    try:
+        server.start()
+        with operations.owner_connection(settings) as connection:
+            operations.migrate(connection, settings.app_db_user)
+        for round_number in range(1, args.rounds + 1):
+            print(f"round {round_number} ({args.statements} statements per figure)")
+            for label, micros in measure(app_dsn(settings, "roundtrip"), args.statements,
+                                         args.rows):
+                print(f"  {label:50} {micros:7.1f} µs")
+    finally:
+        server.stop("fast")
+        shutil.rmtree(state_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
