@@ -32,6 +32,7 @@ TESTS = [
     "tests/unit/test_training.py", "tests/unit/test_strict_json.py", "tests/unit/test_drift.py",
     "tests/unit/test_request_id.py", "tests/unit/test_adding_a_feature.py",
     "tests/unit/test_dataset.py", "tests/unit/test_pure_modules.py",
+    "tests/unit/test_counted_body.py", "tests/unit/test_direct_route.py",
 ]
 LISTED = ROOT / "docs" / "mutation.md"
 MUTANT_NAME = re.compile(r"`([\w.ǁ]+__mutmut_\d+)`")
