@@ -318,3 +318,41 @@ def test_the_encoded_inputs_keep_the_stored_memory_layout() -> None:
     assert small_scorer().encode(columns, 3).flags.f_contiguous
     parameters = {**small_scorer().parameters(), "layout": "C"}
     assert Scorer.from_parameters(parameters).encode(columns, 3).flags.c_contiguous
+
+
+def test_the_drift_verdict_at_its_thresholds() -> None:
+    # The rule of thumb's bounds are exclusive: exactly 0.1 is still stable, exactly 0.25
+    # still a moderate shift; nothing to compare reads as stable.
+    enough = drift.MIN_ROWS
+    assert drift.verdict(enough, {}) == "stable"
+    assert drift.verdict(enough, {"age": drift.MODERATE}) == "stable"
+    assert drift.verdict(enough, {"age": drift.SHIFTED}) == "moderate shift"
+    assert drift.verdict(enough, {"age": 0.0, "salary": math.nextafter(drift.SHIFTED, 1)}) == (
+        "shifted")
+
+
+def test_an_input_is_required_when_core_or_in_use() -> None:
+    gender = next(f for f in FEATURES if not f.core)
+    core = next(f for f in FEATURES if f.core)
+    required = {item["name"]: item["required"] for item in describe(list(FEATURES), [])}
+    assert (required[core.name], required[gender.name]) == (True, False)
+    required = {item["name"]: item["required"] for item in describe(list(FEATURES), [gender.name])}
+    assert (required[core.name], required[gender.name]) == (True, True)
+
+
+def test_score_one_names_an_unknown_category() -> None:
+    scorer = Scorer.from_parameters({
+        "numeric": ["age"], "impute": [30.0], "mean": [30.0, 0.5, 0.5],
+        "categorical": [{"name": "gender", "categories": ["Female", "Male"]}],
+        "scale": [10.0, 0.5, 0.5], "coef": [1.0, 0.5, -0.5], "intercept": 0.0, "layout": "C"})
+    with pytest.raises(ValueError, match=r"gender: unknown categories \['Robot'\]"):
+        scorer.score_one({"age": 30.0, "gender": "Robot"})
+
+
+@pytest.mark.parametrize("short", ["impute", "mean", "scale"])
+def test_score_one_refuses_parameters_of_the_wrong_length(short: str) -> None:
+    # A stored version whose arrays disagree must fail loudly, not score on a truncated row.
+    parameters = small_scorer().parameters()
+    parameters[short] = parameters[short][:1]
+    with pytest.raises(ValueError, match="zip"):
+        Scorer.from_parameters(parameters).score_one({"age": 30.0, "salary": 1.0})
