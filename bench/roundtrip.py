@@ -1,8 +1,8 @@
 """What one round trip to PostgreSQL costs on this machine: the backend's CPU per statement
 for `SELECT 1` and for the prediction log's own prepared INSERT of a group of rows (with
 `synchronous_commit` on, and off for comparison only: the share of the commit's WAL flush),
-and the writer's side, psycopg2's asynchronous `execute` (quoting, then the `send` that wakes
-the backend). Not run by the tests; `make bench-roundtrip` runs it (docs/benchmarks.md,
+and the writer's side, the CPU of psycopg2's asynchronous `execute` (quoting, then the `send`
+that wakes the backend). Not run by the tests; `make bench-roundtrip` runs it (docs/benchmarks.md,
 issue 19's fourth sitting).
 
 One PostgreSQL as the twin starts it (fsync, synchronous_commit, full_page_writes on), in a
@@ -13,7 +13,6 @@ temporary folder on a free loopback port, migrated; the statements are the ones
 from __future__ import annotations
 
 import argparse
-import random
 import select
 import shutil
 import sys
@@ -31,7 +30,7 @@ import psycopg2.extensions  # noqa: E402
 
 from app.core.database import app_dsn  # noqa: E402
 from app.core.settings import Settings  # noqa: E402
-from app.domain.features import FEATURES, CategoricalFeature  # noqa: E402
+from app.domain.features import FEATURES  # noqa: E402
 from app.ops import operations  # noqa: E402
 from app.store.log_sql import (  # noqa: E402
     ARRAY_WRITERS,
@@ -42,7 +41,7 @@ from app.store.log_sql import (  # noqa: E402
     index_array,
     prepare_sql,
 )
-from bench.run import TICKS  # noqa: E402
+from bench.run import TICKS, sample_rows  # noqa: E402
 from local.twin import Postgres, free_port, service_env  # noqa: E402
 
 
@@ -52,16 +51,14 @@ def process_cpu(pid: int) -> float:
 
 
 def group_parameters(n_rows: int) -> tuple[Any, ...]:
-    """The log's group INSERT parameters for n_rows one-row requests, as the writer sends them."""
-    rng = random.Random(0)
+    """The log's group INSERT parameters for n_rows one-row requests (the bench's own request
+    rows: whole ages, every core input, gender where drawn), as the writer builds them."""
+    rows = sample_rows(n_rows)
     parameters: list[Any] = [1, id_array([f"roundtrip-{i:04d}" for i in range(n_rows)])]
     for feature in FEATURES:
-        values = ([rng.choice(feature.categories) for _ in range(n_rows)]
-                  if isinstance(feature, CategoricalFeature)
-                  else [rng.uniform(18, 150_000) for _ in range(n_rows)])
-        parameters.append(ARRAY_WRITERS[feature.kind](values))
-    parameters.append(bool_array([rng.random() < 0.5 for _ in range(n_rows)]))
-    parameters.append(float_array([rng.random() for _ in range(n_rows)]))
+        parameters.append(ARRAY_WRITERS[feature.kind]([row.get(feature.name) for row in rows]))
+    parameters.append(bool_array([i % 2 == 0 for i in range(n_rows)]))
+    parameters.append(float_array([(i + 0.5) / n_rows for i in range(n_rows)]))
     parameters.append(index_array([1] * n_rows))
     return tuple(parameters)
 
@@ -104,11 +101,12 @@ def measure(dsn: str, n: int, rows: int) -> list[tuple[str, float]]:
     figures.append(("  the same, synchronous_commit off", backend_cpu_us(
         backend, insert, n)))
     cursor.execute("SET synchronous_commit = on")
-    started = time.perf_counter()
+    started = time.thread_time()
     for _ in range(n):
         cursor.mogrify(sql, group)
-    figures.append(("writer: quoting the parameters", 1e6 * (time.perf_counter() - started) / n))
-    figures.append(("writer: asynchronous execute (quoting and send)", async_execute_us(
+    figures.append(("writer CPU: quoting the parameters",
+                    1e6 * (time.thread_time() - started) / n))
+    figures.append(("writer CPU: asynchronous execute (quoting and send)", async_execute_us(
         dsn, sql, group, n)))
     sync.close()
     return figures
@@ -123,9 +121,10 @@ def async_execute_us(dsn: str, sql: str, parameters: tuple[Any, ...], n: int) ->
     spent = 0.0
     for _ in range(n):
         cursor = connection.cursor()
-        started = time.perf_counter()
+        # This thread's CPU, not the wall clock: the backend it wakes may take the core.
+        started = time.thread_time()
         cursor.execute(sql, parameters)
-        spent += time.perf_counter() - started
+        spent += time.thread_time() - started
         wait(connection)
         cursor.fetchall()
     connection.close()

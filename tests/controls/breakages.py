@@ -223,7 +223,7 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         "query-token-not-logged", "a token in a query string reaches no access-log line (here "
         "nginx logs the whole request URI again)",
-        ("tests/e2e/test_edge.py::test_a_token_in_the_query_string_reaches_no_log_line",),
+        ("tests/e2e/test_edge.py::test_a_token_in_the_query_string_reaches_no_access_log_line",),
         (Edit("nginx/nginx.conf", r'"uri":"\$log_path"', '"uri":"$request_uri"'),),
         r"\['nginx'\]"),
     Control(

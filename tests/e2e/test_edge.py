@@ -145,7 +145,7 @@ def test_nginx_own_errors_are_json_with_the_security_headers(stack: Stack) -> No
     assert answers["405"][1]["allow"] == "GET, HEAD"
 
 
-def test_a_token_in_the_query_string_reaches_no_log_line(stack: Stack) -> None:
+def test_a_token_in_the_query_string_reaches_no_access_log_line(stack: Stack) -> None:
     """A client that puts the API token in the URL (as some tools do): neither nginx's access
     log nor the app's holds it; the requests themselves are logged."""
     token = stack.env["API_TOKEN"]

@@ -45,14 +45,15 @@ def slowest_switch(answers: list[Outcome], since: float, old: int, until: float)
     return max(late, default=0.0)
 
 
-def listener_story(twin: Stack, answers: list[Outcome], since: float, old: int) -> str:
+def listener_story(twin: Stack, answers: list[Outcome], since: float, old: int,
+                   until: float) -> str:
     """Why a switch was slow, for the failure message: each worker's switch and listener
-    lines from the app logs, and the late answers (sent after `since`, served by `old`)."""
+    lines from the app logs, and the late answers (sent in [since, until), served by `old`)."""
     lines = [f"{r}: {line[:300]}" for r in range(1, REPLICAS + 1)
              for line in twin.api.log_file(r).read_text(errors="replace").splitlines()
              if "model version" in line or "listener" in line]
     late = sorted((round(a.sent_wall - since, 3), round(a.answered_at - a.sent_at, 3))
-                  for a in answers if a.sent_wall >= since and a.model_version == old)
+                  for a in answers if since <= a.sent_wall < until and a.model_version == old)
     return (f"database time of the switch {since:.3f}; late answers (sent after it, "
             f"latency) {late[-10:]}; app log lines:\n" + "\n".join(lines[-40:]))
 
@@ -88,8 +89,8 @@ def test_promote_and_rollback_under_load(replicas: Stack) -> None:
     back = slowest_switch(answers, rolled_back, 2, float("inf"))
     print(f"slowest worker: switched to version 2 {to_new:.3f} s after the promote, back to "
           f"version 1 {back:.3f} s after the rollback")
-    assert to_new < SWITCH_LIMIT_S, listener_story(twin, answers, promoted, 1)
-    assert back < SWITCH_LIMIT_S, listener_story(twin, answers, rolled_back, 2)
+    assert to_new < SWITCH_LIMIT_S, listener_story(twin, answers, promoted, 1, rolled_back)
+    assert back < SWITCH_LIMIT_S, listener_story(twin, answers, rolled_back, 2, float("inf"))
     # Each phase was served by the right version once the switch was done.
     assert {a.model_version for a in answers
             if promoted + SWITCH_LIMIT_S <= a.sent_wall < rolled_back} == {2}
