@@ -160,3 +160,39 @@ def test_a_big_batch_past_its_deadline_is_rolled_back(
         stored_rows = owner.execute(text("SELECT count(*) FROM predictions"
                                          " WHERE request_id = :rid"), {"rid": request_id})
         assert stored_rows.scalar() == 0
+
+
+async def write_across_a_dropped_connection(database: Database) -> tuple[float, list[str]]:
+    log = PredictionLog(
+        app_dsn(database.settings(), application_name="dropped-log-writer"),
+        max_batch_rows=100, max_waiting=100, timeout=10)
+    log.start()
+    try:
+        await log.write(rows_of([40.0]))  # connected, prepared, idle
+        database.server.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                             " WHERE application_name = 'dropped-log-writer'")
+        # The server's goodbye makes the idle socket readable. The loop watches it between
+        # statements; if it kept calling back with nobody to read, this worker would spin.
+        cpu_before = time.process_time()
+        await asyncio.sleep(1.0)
+        idle_cpu = time.process_time() - cpu_before
+        outcomes = []
+        for age in (41.0, 42.0, 43.0):
+            try:
+                await log.write(rows_of([age]))
+                outcomes.append("stored")
+            except LogUnavailableError:
+                outcomes.append("503")
+        return idle_cpu, outcomes
+    finally:
+        await log.stop()
+
+
+def test_a_connection_dropped_while_idle_is_replaced_without_spinning(
+        prepared_database: Database) -> None:
+    idle_cpu, outcomes = asyncio.run(write_across_a_dropped_connection(prepared_database))
+    # A busy loop would use the whole second; an idle one a few milliseconds.
+    assert idle_cpu < 0.3, f"{idle_cpu:.2f} s of CPU in 1 s of idling: the loop spun"
+    # The first write may meet the dead connection (503, never acknowledged); from then on
+    # a new connection stores every row.
+    assert outcomes in (["stored"] * 3, ["503", "stored", "stored"]), outcomes

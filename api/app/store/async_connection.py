@@ -1,9 +1,15 @@
 """The async PostgreSQL driver of a web worker: psycopg2's asynchronous mode, driven by the
 worker's event loop (no thread, so no hand-offs or GIL contention on the hot path). Used by
 the prediction log's writer and the served-version listener, each on a connection of its own.
-In this mode every statement runs in its own transaction (autocommit)."""
+In this mode every statement runs in its own transaction (autocommit).
+
+The loop watches a connection's socket for reading from its first wait until the connection
+closes, rather than adding and removing the watch around every wait: two epoll_ctl calls and
+a handle less per statement, on the log writer's hot path (docs/benchmarks.md, issue 19)."""
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg2
@@ -24,28 +30,81 @@ class AsyncConnection:
         # Statements run on every new connection before its first use (a PREPARE, a LISTEN).
         self._setup = setup
         self._connection: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watched_fd: int | None = None  # the socket the loop watches for reading
+        self._reader: asyncio.Future[None] | None = None  # the wait for it to be readable
+        self._writer: asyncio.Future[None] | None = None  # the wait for it to be writable
+        self._expired = False  # the current statement's deadline passed
+
+    def _on_readable(self) -> None:
+        reader = self._reader
+        if reader is None:
+            # The server spoke unasked (an error before it closes the connection). The loop
+            # would call back on every turn while the bytes sit unread: stop watching; the
+            # next statement polls them and fails, and the connection is replaced.
+            self._unwatch()
+        elif not reader.done():
+            reader.set_result(None)
+
+    def _unwatch(self) -> None:
+        if self._watched_fd is not None and self._loop is not None:
+            self._loop.remove_reader(self._watched_fd)
+        self._watched_fd = None
+
+    async def _readable(self) -> None:
+        """Until the socket has something to read (or the statement's deadline passes)."""
+        loop = asyncio.get_running_loop()
+        fd = self._connection.fileno()
+        if self._watched_fd != fd or self._loop is not loop:
+            self._unwatch()
+            loop.add_reader(fd, self._on_readable)
+            self._loop, self._watched_fd = loop, fd
+        self._reader = loop.create_future()
+        try:
+            await self._reader
+        finally:
+            self._reader = None
 
     async def _wait(self) -> None:
-        loop = asyncio.get_running_loop()
         connection = self._connection
         while True:
+            if self._expired:
+                raise TimeoutError("the database did not answer in time")
             state = connection.poll()
             if state == psycopg2.extensions.POLL_OK:
                 return
-            ready = loop.create_future()
-            fd = connection.fileno()
             if state == psycopg2.extensions.POLL_READ:
-                loop.add_reader(fd, _resolve, ready)
-                try:
-                    await ready
-                finally:
-                    loop.remove_reader(fd)
-            else:
-                loop.add_writer(fd, _resolve, ready)
-                try:
-                    await ready
-                finally:
-                    loop.remove_writer(fd)
+                await self._readable()
+                continue
+            loop = asyncio.get_running_loop()
+            self._writer = writable = loop.create_future()
+            fd = connection.fileno()
+            loop.add_writer(fd, _resolve, writable)
+            try:
+                await writable
+            finally:
+                loop.remove_writer(fd)
+                self._writer = None
+
+    def _expire(self) -> None:
+        self._expired = True
+        for waiter in (self._reader, self._writer):
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(TimeoutError("the database did not answer in time"))
+
+    @contextlib.contextmanager
+    def _deadline(self, timeout: float | None) -> Iterator[None]:
+        # One loop timer, cheaper than asyncio.wait_for (a task per statement): it fails the
+        # wait in progress, and _wait refuses to start another.
+        self._expired = False
+        timer = None if timeout is None else asyncio.get_running_loop().call_later(
+            timeout, self._expire)
+        try:
+            yield
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._expired = False
 
     async def _cursor(self) -> Any:
         if self._connection is None:
@@ -57,11 +116,15 @@ class AsyncConnection:
                 await self._wait()
         return self._connection.cursor()
 
-    async def fetch_column(self, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
-        cursor = await self._cursor()
-        cursor.execute(sql, parameters)
-        await self._wait()
-        return [value for (value,) in cursor.fetchall()]
+    async def fetch_column(self, sql: str, parameters: tuple[Any, ...],
+                           timeout: float | None = None) -> list[Any]:
+        """The first column of the statement's rows; raises TimeoutError after `timeout`
+        seconds (connecting included), and the connection must then be closed."""
+        with self._deadline(timeout):
+            cursor = await self._cursor()
+            cursor.execute(sql, parameters)
+            await self._wait()
+            return [value for (value,) in cursor.fetchall()]
 
     async def execute(self, sql: str) -> None:
         cursor = await self._cursor()
@@ -75,22 +138,17 @@ class AsyncConnection:
         if connection is None:
             raise psycopg2.InterfaceError("not connected")
         if not connection.notifies:
-            loop = asyncio.get_running_loop()
-            ready = loop.create_future()
-            fd = connection.fileno()
-            loop.add_reader(fd, _resolve, ready)
             try:
-                await asyncio.wait_for(ready, timeout)
+                await asyncio.wait_for(self._readable(), timeout)
             except TimeoutError:
                 return []
-            finally:
-                loop.remove_reader(fd)
             await self._wait()  # reads what arrived (an EOF raises here)
         payloads = [notify.payload for notify in connection.notifies]
         connection.notifies.clear()
         return payloads
 
     def close(self) -> None:
+        self._unwatch()
         if self._connection is not None:
             self._connection.close()
             self._connection = None
