@@ -1,11 +1,15 @@
-"""Compare code revisions (and settings) in one sitting: the floor and /predict of each,
-measured in interleaved rounds so a machine that slows down mid-run slows every variant
-alike. `make bench-compare VARIANTS="9c0b93d HEAD HEAD:WEB_CONCURRENCY=3"` runs it.
+"""Compare code revisions (and settings) in one sitting: every variant's stack is up at once,
+and each round runs the same short window of load on each in turn, so a machine whose speed
+drifts (by up to 40 % between 4-s windows in issue 19's fifth sitting, docs/benchmarks.md)
+slows the variants of a round alike. `make bench-compare VARIANTS="9c0b93d HEAD
+HEAD:WEB_CONCURRENCY=3"` runs it.
 
 A variant is a git revision, optionally with settings for the api after a colon
 (`REV:NAME=VALUE,NAME=VALUE`). Each revision is checked out in a temporary git worktree and
-its own twin (local.twin of that revision) is started there, so old code is measured with
-its own stack; the load, the CPU accounting and the report are this file's.
+its own twin (local.twin of that revision) is started there by a child process, so old code
+is measured with its own stack; the load, the CPU accounting and the report are this file's.
+The report gives each variant's medians over the rounds and, against the first variant, the
+median (and range) of the per-round ratios of /predict's rate: the figure to trust.
 """
 
 from __future__ import annotations
@@ -21,45 +25,74 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-ROUNDS = 3
+sys.path.insert(0, str(ROOT))
+
+from bench.run import cpu_seconds, sample_rows, wrk  # noqa: E402
+
+ROLES = ("api", "db", "nginx")
+LOADS = (("floor", "/healthz", "get"), ("predict", "/predict", "predict"))
+
+# Run by a child process in a revision's worktree (its code first on sys.path): start its
+# stack, say where it is, keep it up until this process closes the child's stdin.
+CHILD = """
+import json, shutil, sys, tempfile
+from pathlib import Path
+from local.twin import Ports, Stack, unlimited
+state_dir = Path(tempfile.mkdtemp(prefix="social-ads-compare-"))
+state_dir.chmod(0o755)
+settings = {{"LOG_LEVEL": "warning", **{settings!r}}}
+stack = Stack(state_dir, state_dir, Ports.free(), extra_env=settings)
+stack.nginx.limits = unlimited()
+try:
+    stack.up()
+    print("STACK " + json.dumps({{"https": stack.ports.https, "db": [stack.postgres.pid() or 0],
+                                  "api": stack.api.pids(), "nginx": [stack.nginx.pid() or 0]}}),
+          flush=True)
+    sys.stdin.read()
+finally:
+    stack.down()
+    shutil.rmtree(state_dir, ignore_errors=True)
+"""
 
 
-def measure_here(seconds: int, settings: dict[str, str]) -> dict[str, Any]:
-    """Run inside a revision's worktree (its code first on sys.path): one stack, the floor and
-    /predict, CPU per request by service."""
-    from bench.run import cpu_seconds, sample_rows, wrk
-    from local.twin import Ports, Stack, unlimited
+class Variant:
+    def __init__(self, text: str, path: Path, settings: dict[str, str]) -> None:
+        self.text = text
+        self.runs: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in LOADS}
+        first = [str(path), str(path / "api")]
+        self.child = subprocess.Popen(
+            [sys.executable, "-c", f"import sys; sys.path[:0] = {first!r}\n"
+             + CHILD.format(settings=settings)],
+            cwd=path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.child.stdout is not None
+        for line in self.child.stdout:
+            if line.startswith("STACK "):
+                self.stack: dict[str, Any] = json.loads(line.removeprefix("STACK "))
+                return
+        raise RuntimeError(f"{text}: its stack did not start")
 
-    state_dir = Path(tempfile.mkdtemp(prefix="social-ads-compare-"))
-    state_dir.chmod(0o755)
-    stack = Stack(state_dir, state_dir, Ports.free(),
-                  extra_env={"LOG_LEVEL": "warning", **settings})
-    stack.nginx.limits = unlimited()
-    results: dict[str, Any] = {}
-    try:
-        stack.up()
-        bodies = state_dir / "bodies.jsonl"
-        bodies.write_text("".join(json.dumps(row) + "\n" for row in sample_rows(1000)))
-        for name, path, mode in (("floor", "/healthz", "get"), ("predict", "/predict", "predict")):
-            url = f"https://127.0.0.1:{stack.ports.https}{path}"
-            wrk(url, 3, mode, bodies)
-            roles = {"db": [stack.postgres.pid() or 0], "api": stack.api.pids(),
-                     "nginx": [stack.nginx.pid() or 0]}
-            before = {role: cpu_seconds(pids) for role, pids in roles.items()}
-            raw = wrk(url, seconds, mode, bodies)
-            n = max(raw["requests"], 1)
-            results[name] = {
-                "rps": raw["requests"] / (raw["duration_us"] / 1e6),
-                "p99_ms": raw["p99_us"] / 1000,
-                "errors": sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors",
-                                               "status_errors", "timeouts")),
-                **{f"cpu_{role}_ms": 1000 * (cpu_seconds(pids) - before[role]) / n
-                   for role, pids in roles.items()},
-            }
-    finally:
-        stack.down()
-        shutil.rmtree(state_dir, ignore_errors=True)
-    return results
+    def measure(self, name: str, path: str, mode: str, seconds: int, bodies: Path) -> None:
+        url = f"https://127.0.0.1:{self.stack['https']}{path}"
+        wrk(url, 1, mode, bodies)  # warm-up: connections, caches
+        before = {role: cpu_seconds(self.stack[role]) for role in ROLES}
+        raw = wrk(url, seconds, mode, bodies)
+        n = max(raw["requests"], 1)
+        self.runs[name].append({
+            "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+            "p99_ms": raw["p99_us"] / 1000,
+            "errors": sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors",
+                                           "status_errors", "timeouts")),
+            **{f"cpu_{role}_ms": 1000 * (cpu_seconds(self.stack[role]) - before[role]) / n
+               for role in ROLES},
+        })
+
+    def median(self, name: str, key: str) -> float:
+        return float(statistics.median(run[key] for run in self.runs[name]))
+
+    def stop(self) -> None:
+        assert self.child.stdin is not None
+        self.child.stdin.close()
+        self.child.wait(timeout=120)
 
 
 def worktree(revision: str, folder: Path) -> Path:
@@ -78,60 +111,60 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     return revision, {name: value for name, value in pairs}
 
 
-def run_variant(path: Path, settings: dict[str, str], seconds: int) -> dict[str, Any]:
-    # This file, not the revision's (old revisions have none), run with the revision first on
-    # sys.path: its bench.run, local.twin and api/app are the ones imported.
-    first = [str(path), str(path / "api"), str(ROOT / "bench")]
-    code = (f"import sys, json; sys.path[:0] = {first!r}; import compare; "
-            f"print(json.dumps(compare.measure_here({seconds}, {settings!r})))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=path, capture_output=True,
-                            text=True, check=True)
-    parsed: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return parsed
-
-
-def median(runs: list[dict[str, Any]], load: str, key: str) -> float:
-    return float(statistics.median(run[load][key] for run in runs))
+def report(variants: list[Variant], rounds: int, seconds: int) -> None:
+    base = variants[0]
+    print(f"\nmedians of {rounds} rounds, each variant {seconds} s per load per round")
+    print(f"| variant | floor req/s | /predict req/s | ÷ floor | /predict ÷ {base.text} "
+          "(range) | p99 floor, /predict ms | CPU ms/req floor | CPU ms/req /predict "
+          "(api, db, nginx) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for variant in variants:
+        runs = variant.runs
+        ratio = statistics.median(p["rps"] / f["rps"] for p, f in
+                                  zip(runs["predict"], runs["floor"], strict=True))
+        against = [p["rps"] / b["rps"] for p, b in
+                   zip(runs["predict"], base.runs["predict"], strict=True)]
+        floor_cpu = sum(variant.median("floor", f"cpu_{role}_ms") for role in ROLES)
+        parts = [variant.median("predict", f"cpu_{role}_ms") for role in ROLES]
+        print(f"| {variant.text} | {variant.median('floor', 'rps'):,.0f} | "
+              f"{variant.median('predict', 'rps'):,.0f} | {ratio:.3f} | "
+              f"{statistics.median(against):.3f} ({min(against):.2f} to {max(against):.2f}) | "
+              f"{variant.median('floor', 'p99_ms'):.1f}, {variant.median('predict', 'p99_ms'):.1f}"
+              f" | {floor_cpu:.3f} | {sum(parts):.3f} ({', '.join(f'{p:.3f}' for p in parts)}) |")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variants", nargs="+", help="REV or REV:NAME=VALUE,...")
-    parser.add_argument("--rounds", type=int, default=ROUNDS)
-    parser.add_argument("--seconds", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=5)
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="social-ads-compare-trees-"))
-    variants = [(text, *parse_variant(text)) for text in args.variants]
-    paths = {text: worktree(revision, folder) for text, revision, _ in variants}
-    runs: dict[str, list[dict[str, Any]]] = {text: [] for text, _, _ in variants}
+    bodies = folder / "bodies.jsonl"
+    bodies.write_text("".join(json.dumps(row) + "\n" for row in sample_rows(1000)))
+    parsed = [(text, *parse_variant(text)) for text in args.variants]
+    variants: list[Variant] = []
     try:
+        for text, revision, settings in parsed:
+            variants.append(Variant(text, worktree(revision, folder), settings))
         for round_number in range(1, args.rounds + 1):
-            for text, _, settings in variants:
-                result = run_variant(paths[text], settings, args.seconds)
-                runs[text].append(result)
-                print(f"round {round_number} {text:40} floor {result['floor']['rps']:6.0f}  "
-                      f"predict {result['predict']['rps']:6.0f}  "
-                      f"÷ {result['predict']['rps'] / result['floor']['rps']:.3f}", flush=True)
+            # Every other round backwards, so no variant always runs first after the other load.
+            order = variants if round_number % 2 else variants[::-1]
+            for name, path, mode in LOADS:
+                for variant in order:
+                    variant.measure(name, path, mode, args.seconds, bodies)
+            print(f"round {round_number}: " + "  ".join(
+                f"{v.text} floor {v.runs['floor'][-1]['rps']:,.0f} predict "
+                f"{v.runs['predict'][-1]['rps']:,.0f}" for v in variants), flush=True)
     finally:
-        for path in set(paths.values()):
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)],
+        for variant in variants:
+            variant.stop()
+        for tree in (entry for entry in folder.iterdir() if entry.is_dir()):
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
                            check=False)
         shutil.rmtree(folder, ignore_errors=True)
-
-    print(f"\nmedians of {args.rounds} interleaved rounds, {args.seconds} s each")
-    print("| variant | floor req/s | /predict req/s | ÷ floor | p99 floor, /predict ms "
-          "| CPU ms/req floor | CPU ms/req /predict (api, db, nginx) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for text, _, _ in variants:
-        rs = runs[text]
-        ratio = statistics.median(r["predict"]["rps"] / r["floor"]["rps"] for r in rs)
-        floor_cpu = sum(median(rs, "floor", f"cpu_{role}_ms") for role in ("api", "db", "nginx"))
-        parts = [median(rs, "predict", f"cpu_{role}_ms") for role in ("api", "db", "nginx")]
-        print(f"| {text} | {median(rs, 'floor', 'rps'):,.0f} | {median(rs, 'predict', 'rps'):,.0f} "
-              f"| {ratio:.3f} | {median(rs, 'floor', 'p99_ms'):.1f}, "
-              f"{median(rs, 'predict', 'p99_ms'):.1f} | {floor_cpu:.3f} | "
-              f"{sum(parts):.3f} ({', '.join(f'{p:.3f}' for p in parts)}) |")
+    report(variants, args.rounds, args.seconds)
     return 0
 
 
