@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from bench.run import cpu_seconds, sample_rows, wrk  # noqa: E402
 
 ROLES = ("api", "db", "nginx")
 LOADS = (("floor", "/healthz", "get"), ("predict", "/predict", "predict"))
+STARTUP_S = 300  # a twin starts in seconds; a hung one is killed after this
 
 # Run by a child process in a revision's worktree (its code first on sys.path): start its
 # stack, say where it is, keep it up until this process closes the child's stdin.
@@ -65,11 +67,18 @@ class Variant:
              + CHILD.format(settings=settings)],
             cwd=path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.child.stdout is not None
-        for line in self.child.stdout:
-            if line.startswith("STACK "):
-                self.stack: dict[str, Any] = json.loads(line.removeprefix("STACK "))
-                return
-        raise RuntimeError(f"{text}: its stack did not start")
+        # A stack that hangs while starting is killed, which ends its output.
+        watchdog = threading.Timer(STARTUP_S, self.child.kill)
+        watchdog.start()
+        try:
+            for line in self.child.stdout:
+                if line.startswith("STACK "):
+                    self.stack: dict[str, Any] = json.loads(line.removeprefix("STACK "))
+                    return
+        finally:
+            watchdog.cancel()
+        self.child.wait()
+        raise RuntimeError(f"{text}: its stack did not start (see its output above)")
 
     def measure(self, name: str, path: str, mode: str, seconds: int, bodies: Path) -> None:
         url = f"https://127.0.0.1:{self.stack['https']}{path}"
@@ -90,9 +99,15 @@ class Variant:
         return float(statistics.median(run[key] for run in self.runs[name]))
 
     def stop(self) -> None:
-        assert self.child.stdin is not None
+        """Close the child's stdin (its stack comes down); kill it if it does not exit."""
+        assert self.child.stdin is not None and self.child.stdout is not None
         self.child.stdin.close()
-        self.child.wait(timeout=120)
+        try:
+            self.child.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
+            self.child.wait()
+        self.child.stdout.close()
 
 
 def worktree(revision: str, folder: Path) -> Path:
@@ -108,6 +123,8 @@ def worktree(revision: str, folder: Path) -> Path:
 def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     revision, _, settings = text.partition(":")
     pairs = [item.split("=", 1) for item in settings.split(",") if item]
+    if any(len(pair) != 2 for pair in pairs):
+        raise SystemExit(f"{text}: settings are NAME=VALUE, separated by commas")
     return revision, {name: value for name, value in pairs}
 
 
@@ -120,6 +137,10 @@ def report(variants: list[Variant], rounds: int, seconds: int) -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for variant in variants:
         runs = variant.runs
+        errors = sum(run["errors"] for name, _, _ in LOADS for run in runs[name])
+        if errors:  # a variant that fails requests can look fast: say so first
+            print(f"| {variant.text} | {errors:.0f} failed requests: not comparable |")
+            continue
         ratio = statistics.median(p["rps"] / f["rps"] for p, f in
                                   zip(runs["predict"], runs["floor"], strict=True))
         against = [p["rps"] / b["rps"] for p, b in
@@ -159,7 +180,10 @@ def main() -> int:
                 f"{v.runs['predict'][-1]['rps']:,.0f}" for v in variants), flush=True)
     finally:
         for variant in variants:
-            variant.stop()
+            try:
+                variant.stop()
+            except Exception as error:  # noqa: BLE001  # stop the others, remove the trees
+                print(f"{variant.text}: {error}", file=sys.stderr)
         for tree in (entry for entry in folder.iterdir() if entry.is_dir()):
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
                            check=False)
