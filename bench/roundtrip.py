@@ -1,9 +1,11 @@
 """What one round trip to PostgreSQL costs on this machine: the backend's CPU per statement
 for `SELECT 1` and for the prediction log's own prepared INSERT of a group of rows (with
 `synchronous_commit` on, and off for comparison only: the share of the commit's WAL flush),
-and the writer's side, the CPU of psycopg2's asynchronous `execute` (quoting, then the `send`
-that wakes the backend). Not run by the tests; `make bench-roundtrip` runs it (docs/benchmarks.md,
-issue 19's fourth sitting).
+the writer's side, the CPU of psycopg2's asynchronous `execute` (quoting, then the `send`
+that wakes the backend), and the whole writer's CPU per group: `PredictionLog` itself, with 4
+coroutines writing one row each in a loop on uvloop, as a worker runs it (the fifth sitting's
+measure of what the writer costs per group). Not run by the tests; `make bench-roundtrip`
+runs it (docs/benchmarks.md, issue 19's fourth and fifth sittings).
 
 One PostgreSQL as the twin starts it (fsync, synchronous_commit, full_page_writes on), in a
 temporary folder on a free loopback port, migrated; the statements are the ones
@@ -13,6 +15,7 @@ temporary folder on a free loopback port, migrated; the statements are the ones
 from __future__ import annotations
 
 import argparse
+import asyncio
 import select
 import shutil
 import sys
@@ -27,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg2  # noqa: E402
 import psycopg2.extensions  # noqa: E402
+import uvloop  # noqa: E402
 
 from app.core.database import app_dsn  # noqa: E402
 from app.core.settings import Settings  # noqa: E402
@@ -41,6 +45,7 @@ from app.store.log_sql import (  # noqa: E402
     index_array,
     prepare_sql,
 )
+from app.store.prediction_log import LogRows, PredictionLog  # noqa: E402
 from bench.run import TICKS, sample_rows  # noqa: E402
 from local.twin import Postgres, free_port, service_env  # noqa: E402
 
@@ -131,11 +136,69 @@ def async_execute_us(dsn: str, sql: str, parameters: tuple[Any, ...], n: int) ->
     return 1e6 * spent / n
 
 
+async def writer_per_group(dsn: str, backend_of: Any, clients: int, seconds: float
+                           ) -> tuple[float, float, float]:
+    """(writer CPU µs per group, its backend's CPU µs per group, rows per group): `clients`
+    coroutines each writing one row at a time through one PredictionLog."""
+    groups: list[int] = []
+    log = PredictionLog(dsn, max_batch_rows=10_000, max_waiting=1_000, timeout=5.0,
+                        on_commit=lambda _v, rows, _p, _s: groups.append(rows))
+    log.start()
+    rows = [{**row, "purchased": i % 2 == 0} for i, row in enumerate(sample_rows(100))]
+
+    def one(i: int) -> LogRows:
+        row = rows[i % len(rows)]
+        return LogRows(inputs={f.name: [row.get(f.name)] for f in FEATURES},
+                       purchased=[row["purchased"]], probabilities=[0.25], model_version=1)
+
+    try:
+        await log.write(one(0))  # connected and prepared
+        backend = backend_of()
+        groups.clear()
+        stop = time.perf_counter() + seconds
+
+        async def client(first: int) -> None:
+            i = first
+            while time.perf_counter() < stop:
+                await log.write(one(i))
+                i += clients
+
+        cpu, backend_cpu = time.process_time(), process_cpu(backend)
+        await asyncio.gather(*(client(i) for i in range(clients)))
+        cpu, backend_cpu = time.process_time() - cpu, process_cpu(backend) - backend_cpu
+    finally:
+        await log.stop()
+    return 1e6 * cpu / len(groups), 1e6 * backend_cpu / len(groups), sum(groups) / len(groups)
+
+
+def writer_figures(dsn: str, clients: int) -> list[tuple[str, float]]:
+    name = "roundtrip-writer"
+    watcher = psycopg2.connect(dsn)
+    watcher.autocommit = True
+
+    def backend_of() -> int:
+        with watcher.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                           (name,))
+            [(pid,)] = cursor.fetchall()
+            return int(pid)
+
+    try:
+        writer_dsn = psycopg2.extensions.make_dsn(dsn, application_name=name)
+        cpu, backend, rows = uvloop.run(writer_per_group(writer_dsn, backend_of, clients, 5.0))
+    finally:
+        watcher.close()
+    return [(f"writer CPU per group ({clients} writers, {rows:.1f} rows per group)", cpu),
+            ("  its backend's CPU per group", backend)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--statements", type=int, default=2000, help="per figure")
     parser.add_argument("--rows", type=int, default=3, help="rows per group (default 3)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--writers", type=int, default=4,
+                        help="coroutines writing through the PredictionLog (default 4)")
     args = parser.parse_args()
     state_dir = Path(tempfile.mkdtemp(prefix="social-ads-roundtrip-"))
     state_dir.chmod(0o755)  # the postgres user enters it when this runs as root
@@ -149,8 +212,9 @@ def main() -> int:
             operations.migrate(connection, settings.app_db_user)
         for round_number in range(1, args.rounds + 1):
             print(f"round {round_number} ({args.statements} statements per figure)")
-            for label, micros in measure(app_dsn(settings, "roundtrip"), args.statements,
-                                         args.rows):
+            dsn = app_dsn(settings, "roundtrip")
+            for label, micros in [*measure(dsn, args.statements, args.rows),
+                                  *writer_figures(dsn, args.writers)]:
                 print(f"  {label:50} {micros:7.1f} µs")
     finally:
         server.stop("fast")
