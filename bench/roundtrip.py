@@ -46,13 +46,8 @@ from app.store.log_sql import (  # noqa: E402
     prepare_sql,
 )
 from app.store.prediction_log import LogRows, PredictionLog  # noqa: E402
-from bench.run import TICKS, sample_rows  # noqa: E402
+from bench.run import cpu_seconds, sample_rows  # noqa: E402
 from local.twin import Postgres, free_port, service_env  # noqa: E402
-
-
-def process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def group_parameters(n_rows: int) -> tuple[Any, ...]:
@@ -80,10 +75,10 @@ def wait(connection: Any) -> None:
 
 
 def backend_cpu_us(backend: int, statement: Callable[[], None], n: int) -> float:
-    before = process_cpu(backend)
+    before = cpu_seconds([backend])
     for _ in range(n):
         statement()
-    return 1e6 * (process_cpu(backend) - before) / n
+    return 1e6 * (cpu_seconds([backend]) - before) / n
 
 
 def measure(dsn: str, n: int, rows: int) -> list[tuple[str, float]]:
@@ -136,7 +131,7 @@ def async_execute_us(dsn: str, sql: str, parameters: tuple[Any, ...], n: int) ->
     return 1e6 * spent / n
 
 
-async def writer_per_group(dsn: str, backend_of: Any, clients: int, seconds: float
+async def writer_per_group(dsn: str, backend_of: Callable[[], int], clients: int, seconds: float
                            ) -> tuple[float, float, float]:
     """(writer CPU µs per group, its backend's CPU µs per group, rows per group): `clients`
     coroutines each writing one row at a time through one PredictionLog."""
@@ -163,9 +158,9 @@ async def writer_per_group(dsn: str, backend_of: Any, clients: int, seconds: flo
                 await log.write(one(i))
                 i += clients
 
-        cpu, backend_cpu = time.process_time(), process_cpu(backend)
+        cpu, backend_cpu = time.process_time(), cpu_seconds([backend])
         await asyncio.gather(*(client(i) for i in range(clients)))
-        cpu, backend_cpu = time.process_time() - cpu, process_cpu(backend) - backend_cpu
+        cpu, backend_cpu = time.process_time() - cpu, cpu_seconds([backend]) - backend_cpu
     finally:
         await log.stop()
     return 1e6 * cpu / len(groups), 1e6 * backend_cpu / len(groups), sum(groups) / len(groups)

@@ -64,6 +64,12 @@ class LoadResult:
     p99_ms: float
     errors: int
     cpu_ms_per_request: float
+    # Whether the machine was quiet (shares of all its cores over the run, from /proc/stat):
+    # busy with anything, busy with processes other than the stack and wrk, and stolen by
+    # the hypervisor for other guests.
+    machine_busy: float = 0.0
+    other_processes: float = 0.0
+    steal: float = 0.0
 
 
 # --- CPU accounting -------------------------------------------------------------------------------
@@ -79,6 +85,33 @@ def cpu_seconds(roots: list[int]) -> float:
             continue
         total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
     return total / TICKS
+
+
+def machine_ticks() -> list[int]:
+    """/proc/stat's first line: user nice system idle iowait irq softirq steal (all cores)."""
+    return [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def cpu_by_process(excluded: set[int]) -> dict[int, int]:
+    """Ticks of CPU of every process on the machine except `excluded` (its own children's,
+    once reaped, included)."""
+    ticks = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid in excluded:
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        ticks[pid] = sum(int(f) for f in fields[11:15])
+    return ticks
+
+
+def others_cpu(before: dict[int, int], after: dict[int, int]) -> float:
+    """CPU seconds other processes used between two `cpu_by_process` samples (a process that
+    started meanwhile counts whole; one that ended is missed)."""
+    return sum(ticks - before.get(pid, 0) for pid, ticks in after.items()) / TICKS
 
 
 def stack_pids(stack: Stack) -> list[int]:
@@ -132,7 +165,9 @@ def median_result(runs: list[LoadResult]) -> LoadResult:
     return LoadResult(name=runs[0].name, requests=int(mid("requests")), rps=mid("rps"),
                       p50_ms=mid("p50_ms"), p99_ms=mid("p99_ms"),
                       errors=sum(r.errors for r in runs),
-                      cpu_ms_per_request=mid("cpu_ms_per_request"))
+                      cpu_ms_per_request=mid("cpu_ms_per_request"),
+                      machine_busy=mid("machine_busy"), other_processes=mid("other_processes"),
+                      steal=mid("steal"))
 
 
 def measure(stack: Stack, name: str, path: str, mode: str, seconds: int) -> LoadResult:
@@ -141,9 +176,16 @@ def measure(stack: Stack, name: str, path: str, mode: str, seconds: int) -> Load
     if not bodies.exists():
         bodies.write_text("".join(json.dumps(row) + "\n" for row in sample_rows(1000)))
     wrk(url, 3, mode, bodies)  # warm-up: connections, worker caches, the pool
-    before = cpu_seconds(stack_pids(stack))
+    # Not the stack's processes, and not this one's (wrk is its child): everything else.
+    ours = {*(pid for root in (*stack_pids(stack), os.getpid()) for pid in process_tree(root))}
+    others_before = cpu_by_process(ours)
+    before, ticks_before = cpu_seconds(stack_pids(stack)), machine_ticks()
     raw = wrk(url, seconds, mode, bodies)
     cpu = cpu_seconds(stack_pids(stack)) - before
+    ticks = [after - b for after, b in zip(machine_ticks(), ticks_before, strict=True)]
+    others = others_cpu(others_before, cpu_by_process(ours))
+    idle, iowait, steal = ticks[3], ticks[4], ticks[7]
+    capacity = sum(ticks)  # every core's ticks over the run
     errors = sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors",
                                   "status_errors", "timeouts"))
     result = LoadResult(
@@ -154,10 +196,15 @@ def measure(stack: Stack, name: str, path: str, mode: str, seconds: int) -> Load
         p99_ms=raw["p99_us"] / 1000,
         errors=errors,
         cpu_ms_per_request=1000 * cpu / max(raw["requests"], 1),
+        machine_busy=(capacity - idle - iowait - steal) / capacity,
+        other_processes=others * TICKS / capacity,
+        steal=steal / capacity,
     )
     print(f"  {name:28} {result.rps:8.0f} req/s  p50 {result.p50_ms:5.2f} ms  "
           f"p99 {result.p99_ms:5.2f} ms  errors {errors}  "
-          f"cpu {result.cpu_ms_per_request:.3f} ms/req")
+          f"cpu {result.cpu_ms_per_request:.3f} ms/req  machine busy "
+          f"{result.machine_busy:.0%} (others {result.other_processes:.1%}, "
+          f"steal {result.steal:.1%})")
     return result
 
 
@@ -285,6 +332,7 @@ def write_report(report: dict[str, Any]) -> None:
         f"(median of 20; max {report['batch']['server_ms_max']:.1f} ms), "
         f"{report['batch']['client_ms_median']:.1f} ms round trip for "
         f"{report['batch']['body_kib']:.0f} KiB.",
+        quietness([*report["rounds"]["floor"], *report["rounds"]["predict"]]),
         f"Cold start (`make local` to /readyz 200 through nginx): "
         f"{report['cold_start']['first_start_s']:.2f} s on an empty data directory, "
         f"{report['cold_start']['restart_s']:.2f} s on an existing one.",
@@ -294,6 +342,18 @@ def write_report(report: dict[str, Any]) -> None:
     ]
     (RESULTS / "results.md").write_text("\n".join(lines))
     chart(loads)
+
+
+def quietness(rounds: list[dict[str, Any]]) -> str:
+    """How quiet the machine was over the floor and /predict rounds: a noisy neighbour (other
+    processes, or the hypervisor's steal) moves every figure above (docs/benchmarks.md)."""
+    def span(key: str) -> str:
+        values = [r[key] for r in rounds]
+        return f"{min(values):.1%} to {max(values):.1%}"
+    return (f"The machine over the {len(rounds)} load rounds: busy {span('machine_busy')}, "
+            f"other processes than the stack and wrk (kernel threads included) "
+            f"{span('other_processes')}, "
+            f"stolen by the hypervisor {span('steal')}.")
 
 
 def chart(loads: list[dict[str, Any]]) -> None:
