@@ -66,7 +66,8 @@ class LoadResult:
     cpu_ms_per_request: float
     # Whether the machine was quiet (shares of all its cores over the run, from /proc/stat):
     # busy with anything, busy with processes other than the stack and wrk, and stolen by
-    # the hypervisor for other guests.
+    # the hypervisor (its other guests; on a virtual machine, also the wake-up of a virtual
+    # CPU that idled: docs/benchmarks.md, issue 19's sixth sitting).
     machine_busy: float = 0.0
     other_processes: float = 0.0
     steal: float = 0.0
@@ -345,8 +346,8 @@ def write_report(report: dict[str, Any]) -> None:
 
 
 def quietness(rounds: list[dict[str, Any]]) -> str:
-    """How quiet the machine was over the floor and /predict rounds: a noisy neighbour (other
-    processes, or the hypervisor's steal) moves every figure above (docs/benchmarks.md)."""
+    """How quiet the machine was over the floor and /predict rounds: other processes, or the
+    hypervisor's steal, move every figure above (docs/benchmarks.md)."""
     def span(key: str) -> str:
         values = [r[key] for r in rounds]
         return f"{min(values):.1%} to {max(values):.1%}"
