@@ -35,7 +35,11 @@ def test_the_workflow_runs_the_smoke_script_the_twin_runs() -> None:
     text = WORKFLOW.read_text()
     assert "python3 scripts/smoke.py" in text
     assert "docker compose up -d --wait" in text and "--scale api=3" in text
-    assert "docker compose logs" in text and "if: failure()" in text
+    assert "docker compose --profile monitoring logs" in text and "if: failure()" in text
+    # The monitoring profile on the official Prometheus image: every replica a target that
+    # is up, every rule loaded (the engine tier checks the same on its stand-in).
+    assert "docker compose --profile monitoring up -d --wait" in text
+    assert 'count(up%7Bjob%3D%22api%22%7D%3D%3D1)' in text and "/api/v1/rules" in text
     # Actions pinned to a commit, not a movable tag.
     uses = [line.split("uses:")[1].split()[0] for line in text.splitlines() if "uses:" in line]
     assert uses and all("@" in u and len(u.split("@")[1]) == 40 for u in uses), uses
