@@ -66,8 +66,8 @@ class LoadResult:
     cpu_ms_per_request: float
     # Whether the machine was quiet (shares of all its cores over the run, from /proc/stat):
     # busy with anything, busy with processes other than the stack and wrk, and stolen by
-    # the hypervisor (its other guests; on a virtual machine, also the wake-up of a virtual
-    # CPU that idled: docs/benchmarks.md, issue 19's sixth sitting).
+    # the hypervisor (a virtual CPU ready to run while the host ran something else: its other
+    # guests, its own device emulation; docs/benchmarks.md, issue 19's sixth sitting).
     machine_busy: float = 0.0
     other_processes: float = 0.0
     steal: float = 0.0
@@ -112,7 +112,8 @@ def cpu_by_process(excluded: set[int]) -> dict[int, int]:
 def others_cpu(before: dict[int, int], after: dict[int, int]) -> float:
     """CPU seconds other processes used between two `cpu_by_process` samples (a process that
     started meanwhile counts whole; one that ended is missed)."""
-    return sum(ticks - before.get(pid, 0) for pid, ticks in after.items()) / TICKS
+    # max: a number reused by a new process must not subtract.
+    return sum(max(ticks - before.get(pid, 0), 0) for pid, ticks in after.items()) / TICKS
 
 
 def stack_pids(stack: Stack) -> list[int]:
@@ -184,9 +185,12 @@ def measure(stack: Stack, name: str, path: str, mode: str, seconds: int) -> Load
     raw = wrk(url, seconds, mode, bodies)
     cpu = cpu_seconds(stack_pids(stack)) - before
     ticks = [after - b for after, b in zip(machine_ticks(), ticks_before, strict=True)]
+    # The stack's processes started meanwhile (an autovacuum worker, a respawned worker) are
+    # the stack's too, not others.
+    ours |= {pid for root in (*stack_pids(stack), os.getpid()) for pid in process_tree(root)}
     others = others_cpu(others_before, cpu_by_process(ours))
     idle, iowait, steal = ticks[3], ticks[4], ticks[7]
-    capacity = sum(ticks)  # every core's ticks over the run
+    capacity = max(sum(ticks), 1)  # every core's ticks over the run
     errors = sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors",
                                   "status_errors", "timeouts"))
     result = LoadResult(
@@ -333,7 +337,8 @@ def write_report(report: dict[str, Any]) -> None:
         f"(median of 20; max {report['batch']['server_ms_max']:.1f} ms), "
         f"{report['batch']['client_ms_median']:.1f} ms round trip for "
         f"{report['batch']['body_kib']:.0f} KiB.",
-        quietness([*report["rounds"]["floor"], *report["rounds"]["predict"]]),
+        quietness([*report["rounds"]["floor"], *report["rounds"]["predict"]],
+                  report["loads"][2]),
         f"Cold start (`make local` to /readyz 200 through nginx): "
         f"{report['cold_start']['first_start_s']:.2f} s on an empty data directory, "
         f"{report['cold_start']['restart_s']:.2f} s on an existing one.",
@@ -345,16 +350,18 @@ def write_report(report: dict[str, Any]) -> None:
     chart(loads)
 
 
-def quietness(rounds: list[dict[str, Any]]) -> str:
-    """How quiet the machine was over the floor and /predict rounds: other processes, or the
-    hypervisor's steal, move every figure above (docs/benchmarks.md)."""
+def quietness(rounds: list[dict[str, Any]], naive: dict[str, Any]) -> str:
+    """How quiet the machine was over the floor and /predict rounds, and the naive reference's
+    run: other processes, or the hypervisor's steal, move every figure above
+    (docs/benchmarks.md)."""
     def span(key: str) -> str:
         values = [r[key] for r in rounds]
         return f"{min(values):.1%} to {max(values):.1%}"
-    return (f"The machine over the {len(rounds)} load rounds: busy {span('machine_busy')}, "
-            f"other processes than the stack and wrk (kernel threads included) "
-            f"{span('other_processes')}, "
-            f"stolen by the hypervisor {span('steal')}.")
+    return (f"The machine over the {len(rounds)} floor and /predict rounds: busy "
+            f"{span('machine_busy')}, other processes than the stack and wrk together (kernel "
+            f"threads included) {span('other_processes')}, stolen by the hypervisor "
+            f"{span('steal')}; over the naive reference's run: busy {naive['machine_busy']:.1%}, "
+            f"others {naive['other_processes']:.1%}, steal {naive['steal']:.1%}.")
 
 
 def chart(loads: list[dict[str, Any]]) -> None:
