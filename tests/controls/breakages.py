@@ -109,6 +109,15 @@ CONTROLS: tuple[Control, ...] = (
         (Edit(TEMPLATE, r"client_max_body_size 16k;", "client_max_body_size 1m;"),),
         r"assert 422 == 413"),
     Control(
+        "app-body-limit-json", "the app's own 1 MiB limit answers a JSON 413 with the request "
+        "id, whether the body declares its length or comes in chunks",
+        ("tests/integration/test_api.py::"
+         "test_a_body_over_the_apps_own_limit_is_a_json_413_and_logs_nothing",),
+        (Edit("api/app/web/main.py",
+              r"^    app\.add_middleware\(BodyLimitMiddleware, max_bytes=1024 \* 1024\)$",
+              "    app.max_body_size = 1024 * 1024  # CONTROL: Starlette's limit instead"),),
+        r"text/plain"),
+    Control(
         "redirect-308", "HTTP redirects to HTTPS with 308 (a POST stays a POST)",
         (f"{THROUGH}::test_http_redirects_with_308_and_a_post_stays_a_post",),
         (Edit(TEMPLATE, r"return 308 https://", "return 301 https://"),),

@@ -1,6 +1,7 @@
 """The HTTP contract, against the real app and a real PostgreSQL, as the least-privilege role."""
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -185,6 +186,35 @@ def test_wrong_content_type_is_a_415_and_logs_nothing(
     response = client.post("/predict", content=b'{"age": 30, "salary": 1}', headers=headers)
     assert response.status_code == 415
     assert response.json()["detail"][0]["field"] == "body"
+    assert count_predictions(owner_engine) == before
+
+
+APP_BODY_LIMIT = 1024 * 1024  # app.web.main: nginx refuses sooner; this is the app's own
+
+
+def _chunks(body: bytes) -> Iterator[bytes]:
+    # Sent chunked, with no Content-Length: the limit must count what arrives.
+    for start in range(0, len(body), 64 * 1024):
+        yield body[start:start + 64 * 1024]
+
+
+@pytest.mark.parametrize("route", ["/predict", "/predict/batch"])
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_body_over_the_apps_own_limit_is_a_json_413_and_logs_nothing(
+    client: TestClient, owner_engine: Engine, route: str, declared: bool
+) -> None:
+    # A valid batch, only too long: the limit, not validation, must refuse it.
+    rows = [{"age": 40, "salary": 60000}] * 40_000
+    body = json.dumps({"rows": rows} if route == "/predict/batch" else rows[0] | {
+        "pad": "x" * APP_BODY_LIMIT}).encode()
+    assert len(body) > APP_BODY_LIMIT
+    before = count_predictions(owner_engine)
+    response = client.post(route, content=body if declared else _chunks(body), headers={
+        **JSON, "X-Request-ID": "too-large-0001"})
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": "The request body is too large."}
+    assert response.headers["x-request-id"] == "too-large-0001"
     assert count_predictions(owner_engine) == before
 
 
