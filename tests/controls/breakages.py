@@ -206,7 +206,9 @@ CONTROLS: tuple[Control, ...] = (
         ("tests/integration/test_lifecycle.py",),
         (Edit("api/app/store/served_version_listener.py", r'f"LISTEN \{CHANNEL\}"',
               'f"LISTEN {CHANNEL}_control"'),),
-        r"still not serving version 2 after 2\.0 s",
+        # Either switch may miss the bound: the promote (to 2) can land on the 10 s re-check
+        # by chance, and then the rollback (to 1) does not (seen in CI on December 3).
+        r"still not serving version [12] after 2\.0 s",
         keyword="train_stores_a_candidate or promote_serves_it"),
     Control(
         "access-log-json-status", "every nginx access-log line is JSON (here status 000 of an "
