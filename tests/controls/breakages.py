@@ -114,8 +114,8 @@ CONTROLS: tuple[Control, ...] = (
         ("tests/integration/test_api.py::"
          "test_a_body_over_the_apps_own_limit_is_a_json_413_and_logs_nothing",),
         (Edit("api/app/web/main.py",
-              r"^    app\.add_middleware\(BodyLimitMiddleware, max_bytes=1024 \* 1024\)$",
-              "    app.max_body_size = 1024 * 1024  # CONTROL: Starlette's limit instead"),),
+              r"^    app\.add_middleware\(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES\)$",
+              "    app.max_body_size = MAX_BODY_BYTES  # CONTROL: Starlette's limit instead"),),
         r"text/plain"),
     Control(
         "redirect-308", "HTTP redirects to HTTPS with 308 (a POST stays a POST)",

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.store.tables import predictions
+from app.web.middleware import MAX_BODY_BYTES
 from tests.integration.conftest import count_predictions
 
 JSON = {"Content-Type": "application/json"}
@@ -189,9 +190,6 @@ def test_wrong_content_type_is_a_415_and_logs_nothing(
     assert count_predictions(owner_engine) == before
 
 
-APP_BODY_LIMIT = 1024 * 1024  # app.web.main: nginx refuses sooner; this is the app's own
-
-
 def _chunks(body: bytes) -> Iterator[bytes]:
     # Sent chunked, with no Content-Length: the limit must count what arrives.
     for start in range(0, len(body), 64 * 1024):
@@ -206,8 +204,8 @@ def test_a_body_over_the_apps_own_limit_is_a_json_413_and_logs_nothing(
     # A valid batch, only too long: the limit, not validation, must refuse it.
     rows = [{"age": 40, "salary": 60000}] * 40_000
     body = json.dumps({"rows": rows} if route == "/predict/batch" else rows[0] | {
-        "pad": "x" * APP_BODY_LIMIT}).encode()
-    assert len(body) > APP_BODY_LIMIT
+        "pad": "x" * MAX_BODY_BYTES}).encode()
+    assert len(body) > MAX_BODY_BYTES
     before = count_predictions(owner_engine)
     response = client.post(route, content=body if declared else _chunks(body), headers={
         **JSON, "X-Request-ID": "too-large-0001"})

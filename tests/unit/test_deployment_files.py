@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from app.core.settings import ServerSettings, Settings
+from app.web.middleware import MAX_BODY_BYTES
 from local.twin import TEMPLATE, Nginx
 from local.twin import compose as twin_compose
 from tests.support.paths import ROOT
@@ -64,6 +65,16 @@ def test_the_api_scales(compose: dict[str, Any]) -> None:
     upstream = template[template.index("upstream api {"):]
     upstream = upstream[:upstream.index("\n}")]
     assert "zone api " in upstream and re.search(r"keepalive \d+;", upstream)
+
+
+def test_nginx_and_the_app_limit_a_batch_body_alike() -> None:
+    """nginx refuses first; the app's own limit (defence in depth) is the same size, so a body
+    nginx lets through is never refused by the app, and the app alone refuses no less."""
+    batch = TEMPLATE.read_text().split("location = /predict/batch {", 1)[1].split("\n    }", 1)[0]
+    limit = re.search(r"client_max_body_size (\d+)([km]?);", batch)
+    assert limit is not None
+    scale = {"": 1, "k": 1024, "m": 1024 * 1024}[limit[2]]
+    assert int(limit[1]) * scale == MAX_BODY_BYTES
 
 
 @pytest.mark.parametrize("name", ["nginx", "api", "migrate", "db", "prometheus"])

@@ -18,6 +18,7 @@ from app.store.prediction_log import PredictionLog
 from app.store.served_version_listener import ServedVersionListener
 from app.web import errors, openapi
 from app.web.middleware import (
+    MAX_BODY_BYTES,
     BodyLimitMiddleware,
     HeadAsGetMiddleware,
     ObservabilityMiddleware,
@@ -89,8 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = metrics
-    # Defence in depth behind nginx's own limit: 1 MiB fits a 10,000-row batch.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=1024 * 1024)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(ServerTimingMiddleware)
     # Outside the app's error handlers, so it sees every answer they give; inside HEAD-as-GET,
     # whose copy of the request is the one the router marks with its route.
