@@ -34,7 +34,6 @@ from local.twin import (  # noqa: E402
     Ports,
     Stack,
     TwinError,
-    process_tree,
     stop_pid,
     unlimited,
     wait_http,
@@ -76,16 +75,43 @@ class LoadResult:
 # --- CPU accounting -------------------------------------------------------------------------------
 
 
+class ProcessSample:
+    """Every process on the machine at one moment, from one scan of /proc: its parent and its
+    CPU ticks (utime, stime, and its reaped children's cutime, cstime)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+        self.ticks: dict[int, int] = {}
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            pid = int(entry.name)
+            self.parent[pid] = int(fields[1])
+            self.ticks[pid] = sum(int(f) for f in fields[11:15])
+
+    def trees(self, roots: list[int]) -> set[int]:
+        """`roots` and all their descendants."""
+        children: dict[int, list[int]] = {}
+        for pid, parent in self.parent.items():
+            children.setdefault(parent, []).append(pid)
+        tree, pending = set(), list(roots)
+        while pending:
+            pid = pending.pop()
+            if pid in self.ticks and pid not in tree:
+                tree.add(pid)
+                pending.extend(children.get(pid, []))
+        return tree
+
+    def cpu_seconds(self, pids: set[int]) -> float:
+        return sum(self.ticks[pid] for pid in pids) / TICKS
+
+
 def cpu_seconds(roots: list[int]) -> float:
     """CPU time of the process trees under `roots`, reaped children included."""
-    total = 0
-    for pid in (member for root in roots for member in process_tree(root)):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-    return total / TICKS
+    sample = ProcessSample()
+    return sample.cpu_seconds(sample.trees(roots))
 
 
 def machine_ticks() -> list[int]:
@@ -93,27 +119,12 @@ def machine_ticks() -> list[int]:
     return [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
 
 
-def cpu_by_process(excluded: set[int]) -> dict[int, int]:
-    """Ticks of CPU of every process on the machine except `excluded` (its own children's,
-    once reaped, included)."""
-    ticks = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        pid = int(entry.name)
-        if pid in excluded:
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        ticks[pid] = sum(int(f) for f in fields[11:15])
-    return ticks
-
-
-def others_cpu(before: dict[int, int], after: dict[int, int]) -> float:
-    """CPU seconds other processes used between two `cpu_by_process` samples (a process that
-    started meanwhile counts whole; one that ended is missed)."""
+def others_cpu(before: ProcessSample, after: ProcessSample, ours: set[int]) -> float:
+    """CPU seconds processes not in `ours` used between two samples (a process that started
+    meanwhile counts whole; one that ended is missed)."""
     # max: a number reused by a new process must not subtract.
-    return sum(max(ticks - before.get(pid, 0), 0) for pid, ticks in after.items()) / TICKS
+    return sum(max(ticks - before.ticks.get(pid, 0), 0) for pid, ticks in after.ticks.items()
+               if pid not in ours) / TICKS
 
 
 def stack_pids(stack: Stack) -> list[int]:
@@ -178,17 +189,19 @@ def measure(stack: Stack, name: str, path: str, mode: str, seconds: int) -> Load
     if not bodies.exists():
         bodies.write_text("".join(json.dumps(row) + "\n" for row in sample_rows(1000)))
     wrk(url, 3, mode, bodies)  # warm-up: connections, worker caches, the pool
-    # Not the stack's processes, and not this one's (wrk is its child): everything else.
-    ours = {*(pid for root in (*stack_pids(stack), os.getpid()) for pid in process_tree(root))}
-    others_before = cpu_by_process(ours)
-    before, ticks_before = cpu_seconds(stack_pids(stack)), machine_ticks()
+    before, ticks_before = ProcessSample(), machine_ticks()
     raw = wrk(url, seconds, mode, bodies)
-    cpu = cpu_seconds(stack_pids(stack)) - before
-    ticks = [after - b for after, b in zip(machine_ticks(), ticks_before, strict=True)]
-    # The stack's processes started meanwhile (an autovacuum worker, a respawned worker) are
-    # the stack's too, not others.
-    ours |= {pid for root in (*stack_pids(stack), os.getpid()) for pid in process_tree(root)}
-    others = others_cpu(others_before, cpu_by_process(ours))
+    after, ticks_after = ProcessSample(), machine_ticks()
+    ticks = [a - b for a, b in zip(ticks_after, ticks_before, strict=True)]
+    # The stack's processes before and after: those that started meanwhile (an autovacuum
+    # worker, a respawned worker) are the stack's too; one that ended was reaped into its
+    # parent's children's ticks.
+    roots = stack_pids(stack)
+    cpu = after.cpu_seconds(after.trees(roots)) - before.cpu_seconds(before.trees(roots))
+    # Everything else is other processes: not the stack's, and not this one's (wrk is its
+    # child, reaped into its ticks).
+    ours = before.trees([*roots, os.getpid()]) | after.trees([*roots, os.getpid()])
+    others = others_cpu(before, after, ours)
     idle, iowait, steal = ticks[3], ticks[4], ticks[7]
     capacity = max(sum(ticks), 1)  # every core's ticks over the run
     errors = sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors",
