@@ -248,4 +248,24 @@ CONTROLS: tuple[Control, ...] = (
         "[[65, 3], [8, 24]]", ("tests/unit/test_training.py::test_the_workshop_result",),
         (Edit("api/app/domain/dataset.py", r"^RANDOM_STATE = 0$", "RANDOM_STATE = 1"),),
         r"0\.89|65, 3"),
+    Control(
+        "nginx-two-workers", "nginx runs a fixed 2 workers (here 4: pids_limit's headroom "
+        "would still pass)", ("tests/unit/test_container_runtime.py::"
+                              "test_nginx_process_count_is_fixed",),
+        (Edit("nginx/nginx.conf", r"^worker_processes 2;$", "worker_processes 4;"),),
+        r"say 2 workers"),
+    Control(
+        "base-images-pinned", "every Dockerfile's base image is pinned to a version (here the "
+        "api's build stage takes python:latest)",
+        ("tests/unit/test_deployment_files.py::test_every_base_image_is_pinned_to_a_version",),
+        (Edit("api/Dockerfile", r"^FROM python:[0-9.]+-slim-bookworm AS build$",
+              "FROM python:latest AS build"),),
+        r"python:latest"),
+    Control(
+        "ci-fails-not-skips", "without root, CI fails the network tests instead of skipping "
+        "them (here CI skips them like a laptop)",
+        ("tests/unit/test_nothing_skips.py::test_without_root_ci_fails_where_a_laptop_skips",),
+        (Edit("tests/support/privileges.py", r'^    if environ\.get\("CI"\) == "true":$',
+              '    if environ.get("CI") == "never":'),),
+        r"in CI the test was not failed"),
 )

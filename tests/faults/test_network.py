@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from local.twin import Api, Nginx, Postgres
-from tests.faults.conftest import require_root
 from tests.faults.topology import Topology, in_ns
 from tests.support.paths import ROOT
+from tests.support.privileges import require_root
 from tests.support.servers import make_state_dir
 
 Services = tuple[Postgres, Api, Nginx]

@@ -113,7 +113,9 @@ def test_the_api_thread_pool_is_pinned() -> None:
 
 def test_nginx_process_count_is_fixed() -> None:
     match = re.search(r"^worker_processes\s+(\S+);", NGINX_CONF.read_text(), flags=re.M)
-    assert match and match[1].isdigit(), "worker_processes auto counts the host's cpus"
+    assert match, "worker_processes must be set"
+    assert match[1] != "auto", "worker_processes auto counts the host's cpus"
+    assert match[1] == "2", "docs/deployment.md and pids_limit's arithmetic say 2 workers"
 
 
 def nginx_worst_case() -> int:

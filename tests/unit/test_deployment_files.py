@@ -94,6 +94,14 @@ def test_every_service_is_hardened(compose: dict[str, Any], name: str) -> None:
     assert image and not image.endswith(":latest") and ":" in image
 
 
+def test_every_base_image_is_pinned_to_a_version() -> None:
+    for name, dockerfile in DOCKERFILES.items():
+        bases = re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), flags=re.M)
+        assert bases, name
+        for base in bases:  # e.g. python:3.11.11-slim-bookworm, nginx:1.27.3-alpine
+            assert re.fullmatch(r"[a-z0-9./-]+:\d+\.\d+(\.\d+)?-[a-z0-9.-]+", base), (name, base)
+
+
 def test_db_uses_a_pinned_official_image_and_pg_isready(compose: dict[str, Any]) -> None:
     db = compose["services"]["db"]
     assert re.fullmatch(r"postgres:\d+\.\d+-\w+", db["image"])
