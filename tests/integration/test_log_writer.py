@@ -1,5 +1,6 @@
 """The prediction log's writer on a real PostgreSQL: requests that arrive together are written
-as one group (one statement, one commit), each row with its own request's id, the ids in
+as one group (one statement, one commit), requests already received when the writer wakes
+join that group, each row with its own request's id, the ids in
 request order; a request alone takes the one-request form of the statement; a big batch goes
 by COPY (app.store.bulk_log) and is stored exactly as the group writer would store it."""
 
@@ -88,6 +89,31 @@ def test_a_group_keeps_each_requests_id_and_order(prepared_database: Database,
         ((34.0).hex(), "request-b"), ((35.0).hex(), None), ((36.0).hex(), None)]
     assert [(row[1], row[-1]) for row in stored(owner_engine, alone)] == [
         ((37.0).hex(), "request-d"), ((38.0).hex(), "request-d")]
+
+
+async def write_received_after_the_writer_woke(database: Database) -> list[int]:
+    commits: list[int] = []
+    log = log_for(database, commits)
+    log.start()
+    try:
+        await write_as(log, "warm-up", rows_of([30.0]))  # connected and prepared
+        commits.clear()
+        first = asyncio.ensure_future(write_as(log, "request-a", rows_of([31.0])))
+        await asyncio.sleep(0)  # the first request runs: it queues its row, the writer wakes
+        # Two more requests start after that wake-up, as the worker's next read of its
+        # sockets would start them: they have not run when the writer does.
+        later = [asyncio.ensure_future(write_as(log, f"request-{name}", rows_of([age])))
+                 for name, age in (("b", 32.0), ("c", 33.0))]
+        await asyncio.gather(first, *later)
+        return commits
+    finally:
+        await log.stop()
+
+
+def test_requests_received_while_the_writer_wakes_join_its_group(
+        prepared_database: Database) -> None:
+    commits = asyncio.run(write_received_after_the_writer_woke(prepared_database))
+    assert commits == [3], f"groups of {commits} rows: the requests received later did not join"
 
 
 async def write_both_ways(database: Database, rows: LogRows

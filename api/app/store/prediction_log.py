@@ -16,9 +16,10 @@ back rather than committed once its request's time is up.
 
 Each group costs a round trip, a plan-free EXECUTE of the prepared INSERT and a WAL flush,
 whatever its size. Groups form by themselves under load: while one commits, the next
-requests queue, and the writer takes them all as soon as it is free. It never waits for a
-group to fill: a 1 ms wait gave fewer, larger commits but cost more throughput than it saved
-once the request path was lean (docs/benchmarks.md, issue 19).
+requests queue, and the writer takes them all as soon as it is free, after letting the
+requests this worker has already received join (a few turns of the event loop, no timer).
+It never waits for a group to fill: a 1 ms wait gave fewer, larger commits but cost more
+throughput than it saved once the request path was lean (docs/benchmarks.md, issue 19).
 """
 
 import asyncio
@@ -47,6 +48,11 @@ from app.store.log_sql import (
 )
 
 log = logging.getLogger(__name__)
+
+# Turns of the event loop a group may wait for requests already received (each turn runs
+# them; the writer stops at the first turn in which nobody joined). A bound, so that a
+# stream of requests can never hold a group back for long.
+JOIN_TURNS = 4
 
 # Called after each committed group: (model version, rows, rows purchased, seconds).
 CommitObserver = Callable[[int, int, int, float], None]
@@ -180,6 +186,7 @@ class PredictionLog:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            await self._let_received_requests_join()
             n_rows = len(batch[0].rows)
             while n_rows < self._max_batch_rows and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
@@ -187,6 +194,22 @@ class PredictionLog:
             batch = [p for p in batch if not p.abandoned]
             if batch:
                 await self._commit(batch)
+
+    async def _let_received_requests_join(self) -> None:
+        """Requests this worker has already received join the group before it is sent.
+
+        The writer wakes on the first request of a group, often before requests whose bytes
+        came in the same turn of the event loop have run at all (about one per group under
+        `make bench`'s load). Each turn of the loop here lets them reach the queue; the
+        writer stops at the first turn in which nobody joined, so it never waits for the
+        network or a timer, and meanwhile the core runs those requests. Groups grew by 40 %
+        and PostgreSQL's CPU per prediction fell by a fifth (docs/benchmarks.md, issue 19's
+        seventh sitting)."""
+        for _ in range(JOIN_TURNS):
+            waiting = self._queue.qsize()
+            await asyncio.sleep(0)
+            if self._queue.qsize() == waiting:
+                return
 
     async def _commit(self, batch: list[_Pending]) -> None:
         # A worker serves one model version, so this is one group and one statement in practice.
