@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import cpu_seconds, sample_rows, wrk  # noqa: E402
+from bench.run import ProcessSample, sample_rows, wrk  # noqa: E402
 
 ROLES = ("api", "db", "nginx")
 LOADS = (("floor", "/healthz", "get"), ("predict", "/predict", "predict"))
@@ -83,15 +83,17 @@ class Variant:
     def measure(self, name: str, path: str, mode: str, seconds: int, bodies: Path) -> None:
         url = f"https://127.0.0.1:{self.stack['https']}{path}"
         wrk(url, 1, mode, bodies)  # warm-up: connections, caches
-        before = {role: cpu_seconds(self.stack[role]) for role in ROLES}
+        before = ProcessSample.now()
         raw = wrk(url, seconds, mode, bodies)
+        after = ProcessSample.now()
         n = max(raw["requests"], 1)
         self.runs[name].append({
             "rps": raw["requests"] / (raw["duration_us"] / 1e6),
             "p99_ms": raw["p99_us"] / 1000,
             "errors": sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors",
                                            "status_errors", "timeouts")),
-            **{f"cpu_{role}_ms": 1000 * (cpu_seconds(self.stack[role]) - before[role]) / n
+            **{f"cpu_{role}_ms": 1000 * (after.cpu_seconds(self.stack[role])
+                                         - before.cpu_seconds(self.stack[role])) / n
                for role in ROLES},
         })
 

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import bench_stack, cpu_seconds, measure  # noqa: E402
+from bench.run import ProcessSample, bench_stack, measure  # noqa: E402
 from local.twin import TwinError, process_tree  # noqa: E402
 
 NATIVE: list[str] = []
@@ -58,11 +58,13 @@ def main() -> int:
             "api": stack.api.pids(),
             "nginx": [stack.nginx.pid() or 0],
         }
-        before = {role: cpu_seconds(pids) for role, pids in roles.items()}
+        before = ProcessSample.now()
         sampler.start()
         result = measure(stack, args.path, args.path, args.mode, args.seconds)
         sampler.join()
-        used = {role: cpu_seconds(pids) - before[role] for role, pids in roles.items()}
+        after = ProcessSample.now()
+        used = {role: after.cpu_seconds(pids) - before.cpu_seconds(pids)
+                for role, pids in roles.items()}
         for role, seconds in used.items():
             print(f"  {role:8} {1000 * seconds / result.requests:.3f} ms CPU per request")
         args.out.mkdir(parents=True, exist_ok=True)

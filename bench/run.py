@@ -75,28 +75,34 @@ class LoadResult:
 # --- CPU accounting -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
 class ProcessSample:
-    """Every process on the machine at one moment, from one scan of /proc: its parent and its
-    CPU ticks (utime, stime, and its reaped children's cutime, cstime)."""
+    """Every process on the machine at one moment: its parent and its CPU ticks (utime, stime,
+    and its reaped children's cutime, cstime). `ProcessSample.now()` scans /proc once."""
 
-    def __init__(self) -> None:
-        self.parent: dict[int, int] = {}
-        self.ticks: dict[int, int] = {}
+    parent: dict[int, int]
+    ticks: dict[int, int]
+
+    @classmethod
+    def now(cls) -> ProcessSample:
+        parent, ticks = {}, {}
         for entry in Path("/proc").glob("[0-9]*"):
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:  # gone meanwhile
                 continue
             pid = int(entry.name)
-            self.parent[pid] = int(fields[1])
-            self.ticks[pid] = sum(int(f) for f in fields[11:15])
+            parent[pid] = int(fields[1])
+            ticks[pid] = sum(int(f) for f in fields[11:15])
+        return cls(parent, ticks)
 
     def trees(self, roots: list[int]) -> set[int]:
         """`roots` and all their descendants."""
         children: dict[int, list[int]] = {}
         for pid, parent in self.parent.items():
             children.setdefault(parent, []).append(pid)
-        tree, pending = set(), list(roots)
+        tree: set[int] = set()
+        pending = list(roots)
         while pending:
             pid = pending.pop()
             if pid in self.ticks and pid not in tree:
@@ -104,14 +110,14 @@ class ProcessSample:
                 pending.extend(children.get(pid, []))
         return tree
 
-    def cpu_seconds(self, pids: set[int]) -> float:
-        return sum(self.ticks[pid] for pid in pids) / TICKS
+    def cpu_seconds(self, roots: list[int]) -> float:
+        """CPU time of the process trees under `roots` at this moment."""
+        return sum(self.ticks[pid] for pid in self.trees(roots)) / TICKS
 
 
 def cpu_seconds(roots: list[int]) -> float:
     """CPU time of the process trees under `roots`, reaped children included."""
-    sample = ProcessSample()
-    return sample.cpu_seconds(sample.trees(roots))
+    return ProcessSample.now().cpu_seconds(roots)
 
 
 def machine_ticks() -> list[int]:
@@ -120,11 +126,16 @@ def machine_ticks() -> list[int]:
 
 
 def others_cpu(before: ProcessSample, after: ProcessSample, ours: set[int]) -> float:
-    """CPU seconds processes not in `ours` used between two samples (a process that started
-    meanwhile counts whole; one that ended is missed)."""
+    """CPU seconds processes not in `ours` used between two samples. One that started meanwhile
+    counts whole. One that ended was reaped into its parent's children's ticks with its whole
+    life, so the part it had used before the first sample is taken off again."""
     # max: a number reused by a new process must not subtract.
-    return sum(max(ticks - before.ticks.get(pid, 0), 0) for pid, ticks in after.ticks.items()
-               if pid not in ours) / TICKS
+    used = sum(max(ticks - before.ticks.get(pid, 0), 0) for pid, ticks in after.ticks.items()
+               if pid not in ours)
+    ended = sum(ticks for pid, ticks in before.ticks.items()
+                if pid not in after.ticks and pid not in ours
+                and before.parent[pid] in after.ticks and before.parent[pid] not in ours)
+    return max(used - ended, 0) / TICKS
 
 
 def stack_pids(stack: Stack) -> list[int]:
@@ -189,15 +200,15 @@ def measure(stack: Stack, name: str, path: str, mode: str, seconds: int) -> Load
     if not bodies.exists():
         bodies.write_text("".join(json.dumps(row) + "\n" for row in sample_rows(1000)))
     wrk(url, 3, mode, bodies)  # warm-up: connections, worker caches, the pool
-    before, ticks_before = ProcessSample(), machine_ticks()
+    before, ticks_before = ProcessSample.now(), machine_ticks()
     raw = wrk(url, seconds, mode, bodies)
-    after, ticks_after = ProcessSample(), machine_ticks()
+    after, ticks_after = ProcessSample.now(), machine_ticks()
     ticks = [a - b for a, b in zip(ticks_after, ticks_before, strict=True)]
     # The stack's processes before and after: those that started meanwhile (an autovacuum
     # worker, a respawned worker) are the stack's too; one that ended was reaped into its
     # parent's children's ticks.
     roots = stack_pids(stack)
-    cpu = after.cpu_seconds(after.trees(roots)) - before.cpu_seconds(before.trees(roots))
+    cpu = after.cpu_seconds(roots) - before.cpu_seconds(roots)
     # Everything else is other processes: not the stack's, and not this one's (wrk is its
     # child, reaped into its ticks).
     ours = before.trees([*roots, os.getpid()]) | after.trees([*roots, os.getpid()])

@@ -269,10 +269,18 @@ CONTROLS: tuple[Control, ...] = (
               '    if environ.get("CI") == "never":'),),
         r"in CI the test was not failed"),
     Control(
+        "ci-skips-fail", "under CI=true a skip of any kind is reported failed (here the plugin "
+        "lets skips through)",
+        ("tests/unit/test_nothing_skips.py::test_a_skip_of_any_kind_fails_in_ci",),
+        (Edit("tests/support/no_skips.py",
+              r'^    if report\.skipped and os\.environ\.get\("CI"\) == "true":$',
+              '    if report.skipped and os.environ.get("CI") == "never":'),),
+        r"a skip was not failed in CI"),
+    Control(
         "group-joins-received", "requests a worker has already received when the log's writer "
         "wakes join its group (here the writer sends at once, as before)",
         ("tests/integration/test_log_writer.py::"
          "test_requests_received_while_the_writer_wakes_join_its_group",),
-        (Edit(LOG_WRITER, r"^            await self\._let_received_requests_join\(\)\n", ""),),
+        (Edit(LOG_WRITER, r"^                await self\._let_received_requests_join\(\)\n", ""),),
         r"did not join"),
 )

@@ -116,6 +116,25 @@ def test_requests_received_while_the_writer_wakes_join_its_group(
     assert commits == [3], f"groups of {commits} rows: the requests received later did not join"
 
 
+async def stop_with_a_group_in_hand(database: Database) -> BaseException | None:
+    log = log_for(database)
+    log.start()
+    await write_as(log, "warm-up", rows_of([30.0]))  # connected and prepared
+    waiting = asyncio.ensure_future(write_as(log, "request-a", rows_of([31.0])))
+    await asyncio.sleep(0)  # the request queues its row; the writer wakes
+    await asyncio.sleep(0)  # the writer takes it and lets the loop turn for others to join
+    await log.stop()
+    await asyncio.gather(waiting, return_exceptions=True)
+    return waiting.exception()
+
+
+def test_a_request_in_the_writers_hands_when_it_stops_is_refused_at_once(
+        prepared_database: Database) -> None:
+    """Not left to wait for its deadline (10 s here): it is told the log stopped."""
+    error = asyncio.run(stop_with_a_group_in_hand(prepared_database))
+    assert isinstance(error, LogUnavailableError) and "stopped" in str(error), error
+
+
 async def write_both_ways(database: Database, rows: LogRows
                           ) -> tuple[list[int], list[int], list[int]]:
     commits: list[int] = []

@@ -186,25 +186,35 @@ class PredictionLog:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            await self._let_received_requests_join()
-            n_rows = len(batch[0].rows)
-            while n_rows < self._max_batch_rows and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-                n_rows += len(batch[-1].rows)
-            batch = [p for p in batch if not p.abandoned]
-            if batch:
-                await self._commit(batch)
+            try:
+                await self._let_received_requests_join()
+                n_rows = len(batch[0].rows)
+                while n_rows < self._max_batch_rows and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                    n_rows += len(batch[-1].rows)
+                batch = [p for p in batch if not p.abandoned]
+                if batch:
+                    await self._commit(batch)
+            except asyncio.CancelledError:
+                # Stopped with a group in hand: its requests get their 503 now rather than
+                # at their deadline (rows already sent may land, never acknowledged).
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(LogUnavailableError("the log stopped"))
+                        pending.future.exception()  # retrieved: no "never retrieved" warning
+                raise
 
     async def _let_received_requests_join(self) -> None:
         """Requests this worker has already received join the group before it is sent.
 
         The writer wakes on the first request of a group, often before requests whose bytes
         came in the same turn of the event loop have run at all (about one per group under
-        `make bench`'s load). Each turn of the loop here lets them reach the queue; the
-        writer stops at the first turn in which nobody joined, so it never waits for the
-        network or a timer, and meanwhile the core runs those requests. Groups grew by 40 %
-        and PostgreSQL's CPU per prediction fell by a fifth (docs/benchmarks.md, issue 19's
-        seventh sitting)."""
+        `make bench`'s load). Each turn of the loop here lets them reach the queue (and
+        polls the sockets, so a request that has just arrived may join too); the writer
+        stops at the first turn in which nobody joined, so it never waits for the network
+        or a timer, and meanwhile the core runs those requests. Fewer, larger groups: less
+        CPU per prediction, most of it PostgreSQL's (docs/benchmarks.md, issue 19's seventh
+        sitting, has the figures)."""
         for _ in range(JOIN_TURNS):
             waiting = self._queue.qsize()
             await asyncio.sleep(0)
