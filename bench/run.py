@@ -8,6 +8,7 @@ Writes bench/results/results.json, results.md and results.png. Every load is bou
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -96,11 +97,17 @@ class ProcessSample:
             ticks[pid] = sum(int(f) for f in fields[11:15])
         return cls(parent, ticks)
 
-    def trees(self, roots: list[int]) -> set[int]:
-        """`roots` and all their descendants."""
+    @functools.cached_property
+    def children(self) -> dict[int, list[int]]:
+        """Each process's children, built once per sample (measure walks it several times)."""
         children: dict[int, list[int]] = {}
         for pid, parent in self.parent.items():
             children.setdefault(parent, []).append(pid)
+        return children
+
+    def trees(self, roots: list[int]) -> set[int]:
+        """`roots` and all their descendants."""
+        children = self.children
         tree: set[int] = set()
         pending = list(roots)
         while pending:
