@@ -28,7 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import ProcessSample, sample_rows, wrk  # noqa: E402
+from bench.run import sample_rows, wrk  # noqa: E402
+from local.twin import ProcessSample  # noqa: E402
 
 ROLES = ("api", "db", "nginx")
 LOADS = (("floor", "/healthz", "get"), ("predict", "/predict", "predict"))

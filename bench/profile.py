@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import ProcessSample, bench_stack, measure  # noqa: E402
-from local.twin import TwinError, process_tree  # noqa: E402
+from bench.run import bench_stack, measure  # noqa: E402
+from local.twin import ProcessSample, TwinError  # noqa: E402
 
 NATIVE: list[str] = []
 
@@ -47,26 +47,17 @@ def main() -> int:
     stack = bench_stack(state_dir)
     try:
         stack.up()
-        worker = process_tree(stack.api.pids()[0])[1]
+        worker = ProcessSample.now().children[stack.api.pids()[0]][0]  # gunicorn's first
         raw = state_dir / "py-spy.txt"
         sampler = threading.Thread(target=subprocess.run, args=([
             py_spy(), "record", "--pid", str(worker), "--duration", str(args.seconds - 2),
             "--rate", "250", "--format", "raw", *NATIVE, "--output", str(raw), "--nonblocking"],),
             kwargs={"check": True, "capture_output": True})
-        roles = {
-            "postgres": [stack.postgres.pid() or 0],
-            "api": stack.api.pids(),
-            "nginx": [stack.nginx.pid() or 0],
-        }
-        before = ProcessSample.now()
         sampler.start()
         result = measure(stack, args.path, args.path, args.mode, args.seconds)
         sampler.join()
-        after = ProcessSample.now()
-        used = {role: after.cpu_seconds(pids) - before.cpu_seconds(pids)
-                for role, pids in roles.items()}
-        for role, seconds in used.items():
-            print(f"  {role:8} {1000 * seconds / result.requests:.3f} ms CPU per request")
+        for service, ms in result.cpu_ms_by_service.items():
+            print(f"  {service:8} {ms:.3f} ms CPU per request")
         args.out.mkdir(parents=True, exist_ok=True)
         name = args.path.strip("/").replace("/", "-") or "root"
         summary = args.out / f"profile-{name}.txt"

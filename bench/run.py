@@ -8,7 +8,6 @@ Writes bench/results/results.json, results.md and results.png. Every load is bou
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import platform
@@ -20,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,9 @@ sys.path.insert(0, str(ROOT))
 from app.domain import dataset  # noqa: E402
 from app.domain.features import FEATURES, CategoricalFeature  # noqa: E402
 from local.twin import (  # noqa: E402
+    TICKS,
     Ports,
+    ProcessSample,
     Stack,
     TwinError,
     stop_pid,
@@ -43,7 +44,6 @@ from local.twin.db import postgres_bin_dir  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 CONNECTIONS = 16
-TICKS = os.sysconf("SC_CLK_TCK")
 ROUNDS = 3  # floor and /predict alternate; each figure is the median of its rounds
 TARGETS = {
     "predict_vs_floor": 0.70,
@@ -71,55 +71,11 @@ class LoadResult:
     machine_busy: float = 0.0
     other_processes: float = 0.0
     steal: float = 0.0
+    # CPU ms per request of each service (the parts of cpu_ms_per_request).
+    cpu_ms_by_service: dict[str, float] = field(default_factory=dict)
 
 
 # --- CPU accounting -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProcessSample:
-    """Every process on the machine at one moment: its parent and its CPU ticks (utime, stime,
-    and its reaped children's cutime, cstime). `ProcessSample.now()` scans /proc once."""
-
-    parent: dict[int, int]
-    ticks: dict[int, int]
-
-    @classmethod
-    def now(cls) -> ProcessSample:
-        parent, ticks = {}, {}
-        for entry in Path("/proc").glob("[0-9]*"):
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # gone meanwhile
-                continue
-            pid = int(entry.name)
-            parent[pid] = int(fields[1])
-            ticks[pid] = sum(int(f) for f in fields[11:15])
-        return cls(parent, ticks)
-
-    @functools.cached_property
-    def children(self) -> dict[int, list[int]]:
-        """Each process's children, built once per sample (measure walks it several times)."""
-        children: dict[int, list[int]] = {}
-        for pid, parent in self.parent.items():
-            children.setdefault(parent, []).append(pid)
-        return children
-
-    def trees(self, roots: list[int]) -> set[int]:
-        """`roots` and all their descendants."""
-        children = self.children
-        tree: set[int] = set()
-        pending = list(roots)
-        while pending:
-            pid = pending.pop()
-            if pid in self.ticks and pid not in tree:
-                tree.add(pid)
-                pending.extend(children.get(pid, []))
-        return tree
-
-    def cpu_seconds(self, roots: list[int]) -> float:
-        """CPU time of the process trees under `roots` at this moment."""
-        return sum(self.ticks[pid] for pid in self.trees(roots)) / TICKS
 
 
 def cpu_seconds(roots: list[int]) -> float:
@@ -145,8 +101,11 @@ def others_cpu(before: ProcessSample, after: ProcessSample, ours: set[int]) -> f
     return max(used - ended, 0) / TICKS
 
 
-def stack_pids(stack: Stack) -> list[int]:
-    return [pid for pid in (stack.postgres.pid(), *stack.api.pids(), stack.nginx.pid()) if pid]
+def services(stack: Stack, api: list[int] | None = None) -> dict[str, list[int]]:
+    """Each service's root processes; `api`: the naive app's, standing in for the API's."""
+    return {"postgres": [pid for pid in [stack.postgres.pid()] if pid],
+            "api": stack.api.pids() if api is None else api,
+            "nginx": [pid for pid in [stack.nginx.pid()] if pid]}
 
 
 # --- load -----------------------------------------------------------------------------------------
@@ -198,10 +157,15 @@ def median_result(runs: list[LoadResult]) -> LoadResult:
                       errors=sum(r.errors for r in runs),
                       cpu_ms_per_request=mid("cpu_ms_per_request"),
                       machine_busy=mid("machine_busy"), other_processes=mid("other_processes"),
-                      steal=mid("steal"))
+                      steal=mid("steal"),
+                      cpu_ms_by_service={service: statistics.median(
+                          run.cpu_ms_by_service[service] for run in runs)
+                          for service in runs[0].cpu_ms_by_service})
 
 
-def measure(stack: Stack, name: str, path: str, mode: str, seconds: int) -> LoadResult:
+def measure(stack: Stack, name: str, path: str, mode: str, seconds: int,
+            api: list[int] | None = None) -> LoadResult:
+    """One load after a warm-up; `api`: the processes serving in place of the stack's API."""
     url = f"https://127.0.0.1:{stack.ports.https}{path}"
     bodies = stack.state_dir / "bodies.jsonl"
     if not bodies.exists():
@@ -214,8 +178,11 @@ def measure(stack: Stack, name: str, path: str, mode: str, seconds: int) -> Load
     # The stack's processes before and after: those that started meanwhile (an autovacuum
     # worker, a respawned worker) are the stack's too; one that ended was reaped into its
     # parent's children's ticks.
-    roots = stack_pids(stack)
-    cpu = after.cpu_seconds(roots) - before.cpu_seconds(roots)
+    service_roots = services(stack, api)
+    roots = [pid for pids in service_roots.values() for pid in pids]
+    per_request = 1000 / max(raw["requests"], 1)
+    by_service = {service: per_request * (after.cpu_seconds(pids) - before.cpu_seconds(pids))
+                  for service, pids in service_roots.items()}
     # Everything else is other processes: not the stack's, and not this one's (wrk is its
     # child, reaped into its ticks).
     ours = before.trees([*roots, os.getpid()]) | after.trees([*roots, os.getpid()])
@@ -231,10 +198,11 @@ def measure(stack: Stack, name: str, path: str, mode: str, seconds: int) -> Load
         p50_ms=raw["p50_us"] / 1000,
         p99_ms=raw["p99_us"] / 1000,
         errors=errors,
-        cpu_ms_per_request=1000 * cpu / max(raw["requests"], 1),
+        cpu_ms_per_request=sum(by_service.values()),
         machine_busy=(capacity - idle - iowait - steal) / capacity,
         other_processes=others * TICKS / capacity,
         steal=steal / capacity,
+        cpu_ms_by_service=by_service,
     )
     print(f"  {name:28} {result.rps:8.0f} req/s  p50 {result.p50_ms:5.2f} ms  "
           f"p99 {result.p99_ms:5.2f} ms  errors {errors}  "
@@ -354,10 +322,12 @@ def write_report(report: dict[str, Any]) -> None:
     loads = report["loads"]
     lines = [
         "| endpoint (16 connections, through nginx + TLS) | req/s | p50 ms | p99 ms | errors "
-        "| CPU ms/req |",
+        "| CPU ms/req (postgres, api, nginx) |",
         "|---|---:|---:|---:|---:|---:|",
         *(f"| {r['name']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-          f"{r['errors']} | {r['cpu_ms_per_request']:.3f} |" for r in loads),
+          f"{r['errors']} | {r['cpu_ms_per_request']:.3f} ("
+          + ", ".join(f"{ms:.3f}" for ms in r["cpu_ms_by_service"].values()) + ") |"
+          for r in loads),
         "",
         "| target | measured | goal | met |",
         "|---|---:|---:|:-:|",
@@ -445,7 +415,8 @@ def main() -> int:
         floor, predict = median_result(floors), median_result(predicts)
         batch = measure_batch(stack)
         naive = start_naive_api(stack)
-        reference = measure(stack, "POST /predict, naive", "/predict", "predict", args.seconds)
+        reference = measure(stack, "POST /predict, naive", "/predict", "predict", args.seconds,
+                            api=[naive.pid])
     finally:
         if naive is not None:
             stop_pid(naive.pid)

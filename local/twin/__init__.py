@@ -19,6 +19,8 @@ from local.twin.db import Postgres
 from local.twin.migrate import Migrate
 from local.twin.nginx import TEMPLATE, Nginx, render_template, unlimited
 from local.twin.processes import (
+    TICKS,
+    ProcessSample,
     TwinError,
     free_port,
     pid_alive,
@@ -30,7 +32,8 @@ from local.twin.processes import (
 from local.twin.stack import Ports, Stack
 
 __all__ = [
-    "ROOT", "TEMPLATE", "Api", "Migrate", "Nginx", "Ports", "Postgres", "Stack", "TwinError",
+    "ROOT", "TEMPLATE", "TICKS", "Api", "Migrate", "Nginx", "Ports", "Postgres", "ProcessSample",
+    "Stack", "TwinError",
     "free_port", "pid_alive", "process_tree", "render_template", "service_env", "stop_pid",
     "unlimited", "wait_gone", "wait_http",
 ]

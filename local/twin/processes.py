@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pwd
 import random
@@ -12,6 +13,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 # What a process of the twin inherits from the shell that started it; everything else comes
@@ -138,19 +140,59 @@ def kill_tree(root: int) -> None:
         wait_gone(member, 10)
 
 
+TICKS = os.sysconf("SC_CLK_TCK")  # /proc's CPU times count these per second
+
+
+@dataclass(frozen=True)
+class ProcessSample:
+    """Every process on the machine at one moment: its parent and its CPU ticks (utime, stime,
+    and its reaped children's cutime, cstime). `ProcessSample.now()` scans /proc once; the
+    crash tests find a service's processes with it, the benchmarks its CPU time."""
+
+    parent: dict[int, int]
+    ticks: dict[int, int]
+
+    @classmethod
+    def now(cls) -> ProcessSample:
+        parent, ticks = {}, {}
+        for entry in Path("/proc").glob("[0-9]*"):
+            stat = process_stat(int(entry.name))
+            if stat is None:  # gone meanwhile
+                continue
+            pid = int(entry.name)
+            parent[pid] = int(stat[1])
+            ticks[pid] = sum(int(field) for field in stat[11:15])
+        return cls(parent, ticks)
+
+    @functools.cached_property
+    def children(self) -> dict[int, list[int]]:
+        """Each process's children, built once per sample (a benchmark walks it often)."""
+        children: dict[int, list[int]] = {}
+        for pid, parent in self.parent.items():
+            children.setdefault(parent, []).append(pid)
+        return children
+
+    def tree(self, root: int) -> list[int]:
+        """`root` first, then all its descendants (`root` even if it has just ended)."""
+        tree, pending = [], [root]
+        while pending:
+            pid = pending.pop()
+            tree.append(pid)
+            pending.extend(self.children.get(pid, []))
+        return tree
+
+    def trees(self, roots: list[int]) -> set[int]:
+        """`roots` that run and all their descendants."""
+        return {pid for root in roots for pid in self.tree(root) if pid in self.ticks}
+
+    def cpu_seconds(self, roots: list[int]) -> float:
+        """CPU time of the process trees under `roots` at this moment."""
+        return sum(self.ticks[pid] for pid in self.trees(roots)) / TICKS
+
+
 def process_tree(root: int) -> list[int]:
-    """`root` and all its descendants, from /proc (for CPU accounting and crash tests)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        stat = process_stat(int(entry.name))
-        if stat is not None:
-            children.setdefault(int(stat[1]), []).append(int(entry.name))
-    tree, pending = [], [root]
-    while pending:
-        pid = pending.pop()
-        tree.append(pid)
-        pending.extend(children.get(pid, []))
-    return tree
+    """`root` and all its descendants now, `root` first."""
+    return ProcessSample.now().tree(root)
 
 
 def in_netns(netns: str | None) -> list[str]:

@@ -1,5 +1,7 @@
 """The twin's processes: a zombie is not running, a pid file naming another program (its PID
-reused after a crash) is not a running PostgreSQL, and a free port stays free for its server."""
+reused after a crash) is not a running PostgreSQL, a free port stays free for its server, and a
+process tree (the crash tests' and the benchmarks' view of a service) holds its grandchildren
+and counts their CPU."""
 
 import os
 import subprocess
@@ -9,7 +11,7 @@ from pathlib import Path
 
 from local.twin import processes
 from local.twin.db import Postgres
-from local.twin.processes import pid_alive, process_stat
+from local.twin.processes import ProcessSample, pid_alive, process_stat, process_tree
 
 
 def test_a_zombie_is_not_running() -> None:
@@ -46,3 +48,36 @@ def test_a_free_port_is_outside_the_range_outgoing_connections_take() -> None:
     ports = {processes.free_port() for _ in range(50)}
     assert not ports & set(ephemeral)
     assert len(ports) > 40  # drawn at random: parallel suites rarely pick the same one
+
+
+# A child that starts a grandchild spinning on the CPU, prints the grandchild's pid, and waits.
+SPINNING_GRANDCHILD = (
+    "import subprocess, sys\n"
+    "spin = subprocess.Popen([sys.executable, '-c', 'while True: pass'])\n"
+    "print(spin.pid, flush=True)\n"
+    "spin.wait()\n"
+)
+
+
+def test_a_process_tree_holds_grandchildren_and_counts_their_cpu() -> None:
+    child = subprocess.Popen([sys.executable, "-c", SPINNING_GRANDCHILD], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None
+        grandchild = int(child.stdout.readline())
+        tree = process_tree(child.pid)
+        assert tree[0] == child.pid and grandchild in tree
+        assert os.getpid() not in tree
+        before = ProcessSample.now()
+        time.sleep(0.5)
+        after = ProcessSample.now()
+        assert after.trees([child.pid]) == {child.pid, grandchild}
+        # The grandchild spins: about 0.5 s of CPU (ticks are 10 ms; a busy machine gives less).
+        used = after.cpu_seconds([child.pid]) - before.cpu_seconds([child.pid])
+        assert 0.05 <= used <= 1.0
+        assert after.cpu_seconds([]) == 0
+    finally:
+        processes.kill_tree(child.pid)
+        child.wait()
+    assert not pid_alive(grandchild)
+    assert ProcessSample.now().trees([child.pid]) == set()
