@@ -48,8 +48,10 @@ stack = Stack(state_dir, state_dir, Ports.free(), extra_env=settings)
 stack.nginx.limits = unlimited()
 try:
     stack.up()
-    print("STACK " + json.dumps({{"https": stack.ports.https, "db": [stack.postgres.pid() or 0],
-                                  "api": stack.api.pids(), "nginx": [stack.nginx.pid() or 0]}}),
+    print("STACK " + json.dumps({{"https": stack.ports.https,
+                                  "db": [pid for pid in [stack.postgres.pid()] if pid],
+                                  "api": stack.api.pids(),
+                                  "nginx": [pid for pid in [stack.nginx.pid()] if pid]}}),
           flush=True)
     sys.stdin.read()
 finally:

@@ -47,7 +47,7 @@ def main() -> int:
     stack = bench_stack(state_dir)
     try:
         stack.up()
-        worker = ProcessSample.now().children[stack.api.pids()[0]][0]  # gunicorn's first
+        worker = ProcessSample.now().children[stack.api.pids()[0]][0]  # a worker
         raw = state_dir / "py-spy.txt"
         sampler = threading.Thread(target=subprocess.run, args=([
             py_spy(), "record", "--pid", str(worker), "--duration", str(args.seconds - 2),

@@ -71,7 +71,8 @@ class LoadResult:
     machine_busy: float = 0.0
     other_processes: float = 0.0
     steal: float = 0.0
-    # CPU ms per request of each service (the parts of cpu_ms_per_request).
+    # CPU ms per request of each service: in one run the parts of cpu_ms_per_request; over
+    # rounds (median_result) each is its own median.
     cpu_ms_by_service: dict[str, float] = field(default_factory=dict)
 
 
@@ -322,7 +323,7 @@ def write_report(report: dict[str, Any]) -> None:
     loads = report["loads"]
     lines = [
         "| endpoint (16 connections, through nginx + TLS) | req/s | p50 ms | p99 ms | errors "
-        "| CPU ms/req (postgres, api, nginx) |",
+        "| CPU ms/req (postgres, api, nginx: each its own median) |",
         "|---|---:|---:|---:|---:|---:|",
         *(f"| {r['name']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
           f"{r['errors']} | {r['cpu_ms_per_request']:.3f} ("

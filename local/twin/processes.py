@@ -156,10 +156,10 @@ class ProcessSample:
     def now(cls) -> ProcessSample:
         parent, ticks = {}, {}
         for entry in Path("/proc").glob("[0-9]*"):
-            stat = process_stat(int(entry.name))
+            pid = int(entry.name)
+            stat = process_stat(pid)
             if stat is None:  # gone meanwhile
                 continue
-            pid = int(entry.name)
             parent[pid] = int(stat[1])
             ticks[pid] = sum(int(field) for field in stat[11:15])
         return cls(parent, ticks)
@@ -182,8 +182,9 @@ class ProcessSample:
         return tree
 
     def trees(self, roots: list[int]) -> set[int]:
-        """`roots` that run and all their descendants."""
-        return {pid for root in roots for pid in self.tree(root) if pid in self.ticks}
+        """`roots` that run and all their descendants (a root that does not run has none
+        worth counting: pid 0's children would be the whole machine)."""
+        return {pid for root in roots if root in self.ticks for pid in self.tree(root)}
 
     def cpu_seconds(self, roots: list[int]) -> float:
         """CPU time of the process trees under `roots` at this moment."""

@@ -50,34 +50,40 @@ def test_a_free_port_is_outside_the_range_outgoing_connections_take() -> None:
     assert len(ports) > 40  # drawn at random: parallel suites rarely pick the same one
 
 
-# A child that starts a grandchild spinning on the CPU, prints the grandchild's pid, and waits.
-SPINNING_GRANDCHILD = (
+# A child that starts a grandchild which uses 0.5 s of CPU and ends, prints the grandchild's
+# pid, reaps it, says so, and waits for its stdin to close.
+CHILD_OF_A_SPINNING_GRANDCHILD = (
     "import subprocess, sys\n"
-    "spin = subprocess.Popen([sys.executable, '-c', 'while True: pass'])\n"
+    "spin = subprocess.Popen([sys.executable, '-c', 'import time\\n'\n"
+    "    'while time.process_time() < 0.5: pass'])\n"
     "print(spin.pid, flush=True)\n"
     "spin.wait()\n"
+    "print('reaped', flush=True)\n"
+    "sys.stdin.read()\n"
 )
 
 
-def test_a_process_tree_holds_grandchildren_and_counts_their_cpu() -> None:
-    child = subprocess.Popen([sys.executable, "-c", SPINNING_GRANDCHILD], stdout=subprocess.PIPE,
-                             text=True)
+def test_a_process_tree_holds_grandchildren_and_counts_their_cpu_after_they_end() -> None:
+    child = subprocess.Popen([sys.executable, "-c", CHILD_OF_A_SPINNING_GRANDCHILD],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdin is not None and child.stdout is not None
     try:
-        assert child.stdout is not None
         grandchild = int(child.stdout.readline())
-        tree = process_tree(child.pid)
-        assert tree[0] == child.pid and grandchild in tree
-        assert os.getpid() not in tree
         before = ProcessSample.now()
-        time.sleep(0.5)
+        tree = process_tree(child.pid)
+        assert tree[0] == child.pid and grandchild in tree and os.getpid() not in tree
+        assert before.trees([child.pid]) == {child.pid, grandchild}
+        assert child.stdout.readline() == "reaped\n"
         after = ProcessSample.now()
-        assert after.trees([child.pid]) == {child.pid, grandchild}
-        # The grandchild spins: about 0.5 s of CPU (ticks are 10 ms; a busy machine gives less).
+        assert after.trees([child.pid]) == {child.pid}
+        # The grandchild's CPU stays with its parent once reaped (cutime): nearly 0.5 s of it
+        # came after the first sample (ticks are 10 ms).
         used = after.cpu_seconds([child.pid]) - before.cpu_seconds([child.pid])
-        assert 0.05 <= used <= 1.0
-        assert after.cpu_seconds([]) == 0
+        assert 0.2 <= used <= 1.0
     finally:
-        processes.kill_tree(child.pid)
+        child.stdin.close()
         child.wait()
-    assert not pid_alive(grandchild)
-    assert ProcessSample.now().trees([child.pid]) == set()
+    # A root that does not run counts nothing, not its former children nor pid 0's (the machine).
+    gone = ProcessSample.now()
+    assert gone.trees([child.pid]) == set() and gone.trees([0]) == set()
+    assert gone.cpu_seconds([child.pid, 0]) == 0
