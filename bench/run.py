@@ -91,15 +91,25 @@ def machine_ticks() -> list[int]:
 
 def others_cpu(before: ProcessSample, after: ProcessSample, ours: set[int]) -> float:
     """CPU seconds processes not in `ours` used between two samples. One that started meanwhile
-    counts whole. One that ended was reaped into its parent's children's ticks with its whole
-    life, so the part it had used before the first sample is taken off again."""
+    counts whole. One that ended was reaped, with its whole life, into the children's ticks of
+    its nearest ancestor still running (through any that ended too: `make` running `sh`
+    running `mypy`), so the part it had used before the first sample is taken off again."""
     # max: a number reused by a new process must not subtract.
     used = sum(max(ticks - before.ticks.get(pid, 0), 0) for pid, ticks in after.ticks.items()
                if pid not in ours)
     ended = sum(ticks for pid, ticks in before.ticks.items()
                 if pid not in after.ticks and pid not in ours
-                and before.parent[pid] in after.ticks and before.parent[pid] not in ours)
+                and surviving_ancestor(pid, before, after) not in ours)
     return max(used - ended, 0) / TICKS
+
+
+def surviving_ancestor(pid: int, before: ProcessSample, after: ProcessSample) -> int:
+    """The nearest ancestor of `pid` (as `before` knew it) that still runs in `after`; 0 if
+    none does (the kernel's own threads descend from pid 0)."""
+    ancestor = before.parent.get(pid, 0)
+    while ancestor and ancestor not in after.ticks:
+        ancestor = before.parent.get(ancestor, 0)
+    return ancestor
 
 
 def services(stack: Stack, api: list[int] | None = None) -> dict[str, list[int]]:
