@@ -283,4 +283,22 @@ CONTROLS: tuple[Control, ...] = (
          "test_requests_received_while_the_writer_wakes_join_its_group",),
         (Edit(LOG_WRITER, r"^                await self\._let_received_requests_join\(\)\n", ""),),
         r"did not join"),
+    Control(
+        "bench-others-ended-chain", "make bench counts a process that ended during a round only "
+        "for the CPU it used in the round, even when its parent ended too (here only an ended "
+        "process whose parent still runs has its earlier CPU taken off)",
+        ("tests/unit/test_bench_accounting.py::"
+         "test_a_chain_that_ends_during_the_run_counts_only_its_time_in_the_run",),
+        (Edit("bench/run.py", r"surviving_ancestor\(pid, before, after\) not in ours",
+              "before.parent[pid] in after.ticks and before.parent[pid] not in ours"),),
+        r"the chain's life before the run was counted"),
+    Control(
+        "gone-root-counts-nothing", "a process tree whose root does not run counts nothing (here "
+        "its former children are walked: pid 0's are the whole machine)",
+        ("tests/unit/test_twin_processes.py::"
+         "test_a_process_tree_holds_grandchildren_and_counts_their_cpu_after_they_end",),
+        (Edit("local/twin/processes.py",
+              r"for root in roots if root in self\.ticks for pid in self\.tree\(root\)",
+              "for root in roots for pid in self.tree(root)"),),
+        r"a root that does not run counted itself or its former children"),
 )

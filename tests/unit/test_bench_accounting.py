@@ -17,7 +17,8 @@ def test_a_chain_that_ends_during_the_run_counts_only_its_time_in_the_run() -> N
     # it; both end, and make's reaped-children ticks get sh's whole life, mypy's included.
     before = sample({1: (0, 0), 10: (1, 5), 11: (10, 1), 12: (11, 100)})
     after = sample({1: (0, 0), 10: (1, 5 + 1 + 100 + 50)})
-    assert others_cpu(before, after, ours=set()) * TICKS == 50
+    counted = others_cpu(before, after, ours=set()) * TICKS
+    assert counted == 50, f"{counted} ticks: the chain's life before the run was counted"
 
 
 def test_our_own_processes_do_not_count_even_when_they_end() -> None:

@@ -85,5 +85,7 @@ def test_a_process_tree_holds_grandchildren_and_counts_their_cpu_after_they_end(
         child.wait()
     # A root that does not run counts nothing, not its former children nor pid 0's (the machine).
     gone = ProcessSample.now()
-    assert gone.trees([child.pid]) == set() and gone.trees([0]) == set()
+    message = "a root that does not run counted itself or its former children"
+    assert gone.trees([child.pid]) == set(), message
+    assert gone.trees([0]) == set(), message
     assert gone.cpu_seconds([child.pid, 0]) == 0
