@@ -53,8 +53,9 @@ def main() -> int:
             py_spy(), "record", "--pid", str(worker), "--duration", str(args.seconds - 2),
             "--rate", "250", "--format", "raw", *NATIVE, "--output", str(raw), "--nonblocking"],),
             kwargs={"check": True, "capture_output": True})
-        sampler.start()
-        result = measure(stack, args.path, args.path, args.mode, args.seconds)
+        # Sampled from the measured load's start (after measure's warm-up), ending 2 s before it.
+        result = measure(stack, args.path, args.path, args.mode, args.seconds,
+                         on_load=sampler.start)
         sampler.join()
         for service, ms in result.cpu_ms_by_service.items():
             print(f"  {service:8} {ms:.3f} ms CPU per request")

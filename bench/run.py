@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,13 +176,17 @@ def median_result(runs: list[LoadResult]) -> LoadResult:
 
 
 def measure(stack: Stack, name: str, path: str, mode: str, seconds: int,
-            api: list[int] | None = None) -> LoadResult:
-    """One load after a warm-up; `api`: the processes serving in place of the stack's API."""
+            api: list[int] | None = None,
+            on_load: Callable[[], None] | None = None) -> LoadResult:
+    """One load after a warm-up; `api`: the processes serving in place of the stack's API;
+    `on_load`: called as the measured load starts (make profile starts its sampler)."""
     url = f"https://127.0.0.1:{stack.ports.https}{path}"
     bodies = stack.state_dir / "bodies.jsonl"
     if not bodies.exists():
         bodies.write_text("".join(json.dumps(row) + "\n" for row in sample_rows(1000)))
     wrk(url, 3, mode, bodies)  # warm-up: connections, worker caches, the pool
+    if on_load is not None:
+        on_load()
     before, ticks_before = ProcessSample.now(), machine_ticks()
     raw = wrk(url, seconds, mode, bodies)
     after, ticks_after = ProcessSample.now(), machine_ticks()
