@@ -174,11 +174,14 @@ class ProcessSample:
 
     def tree(self, root: int) -> list[int]:
         """`root` first, then all its descendants (`root` even if it has just ended)."""
-        tree, pending = [], [root]
+        tree, pending, seen = [], [root], {root}
         while pending:
             pid = pending.pop()
             tree.append(pid)
-            pending.extend(self.children.get(pid, []))
+            # A parent map read while numbers are reused could loop: never walk a pid twice.
+            fresh = [child for child in self.children.get(pid, []) if child not in seen]
+            seen.update(fresh)
+            pending.extend(fresh)
         return tree
 
     def trees(self, roots: list[int]) -> set[int]:
