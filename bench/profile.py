@@ -62,13 +62,20 @@ def main() -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         name = args.path.strip("/").replace("/", "-") or "root"
         summary = args.out / f"profile-{name}.txt"
-        summary.write_text(summarise(raw.read_text()))
+        summary.write_text(summarise(read_folded(raw)))
         shutil.copy(raw, args.out / f"profile-{name}.folded")
         print(f"  hottest frames: {summary}")
     finally:
         stack.down()
         shutil.rmtree(state_dir, ignore_errors=True)
     return 0
+
+
+def read_folded(path: Path) -> str:
+    """py-spy's folded stacks. Sampling without pausing the worker (--nonblocking) can read a
+    frame's name while it changes: its bytes need not be UTF-8 (seen in issue 19's ninth
+    sitting), so they are replaced rather than fail the whole report."""
+    return path.read_text(errors="replace")
 
 
 def summarise(folded: str, top: int = 40) -> str:
