@@ -9,7 +9,10 @@ A variant is a git revision, optionally with settings for the api after a colon
 its own twin (local.twin of that revision) is started there by a child process, so old code
 is measured with its own stack; the load, the CPU accounting and the report are this file's.
 The report gives each variant's medians over the rounds and, against the first variant, the
-median (and range) of the per-round ratios of /predict's rate: the figure to trust.
+median (and range) of two per-round ratios: /predict's rate, and /predict ÷ floor (issue 19's
+figure). Trust the second: two stacks can differ by a tenth in both loads for a whole run (in
+issue 19's ninth sitting one stack's floor ran 1.12 times as fast as the other's, with the same
+floor code), and each variant's own floor, measured in the same round, takes that out.
 """
 
 from __future__ import annotations
@@ -133,28 +136,37 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     return revision, {name: value for name, value in pairs}
 
 
+def round_ratios(runs: dict[str, list[dict[str, float]]]) -> list[float]:
+    """/predict ÷ floor of each round, both loads measured on the same stack in that round."""
+    return [p["rps"] / f["rps"] for p, f in zip(runs["predict"], runs["floor"], strict=True)]
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.3f} ({min(values):.2f} to {max(values):.2f})"
+
+
 def report(variants: list[Variant], rounds: int, seconds: int) -> None:
     base = variants[0]
     print(f"\nmedians of {rounds} rounds, each variant {seconds} s per load per round")
     print(f"| variant | floor req/s | /predict req/s | ÷ floor | /predict ÷ {base.text} "
-          "(range) | p99 floor, /predict ms | CPU ms/req floor | CPU ms/req /predict "
-          "(api, db, nginx) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          f"(range) | ÷ floor against {base.text} (range) | p99 floor, /predict ms | "
+          "CPU ms/req floor | CPU ms/req /predict (api, db, nginx) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for variant in variants:
         runs = variant.runs
         errors = sum(run["errors"] for name, _, _ in LOADS for run in runs[name])
         if errors:  # a variant that fails requests can look fast: say so first
             print(f"| {variant.text} | {errors:.0f} failed requests: not comparable |")
             continue
-        ratio = statistics.median(p["rps"] / f["rps"] for p, f in
-                                  zip(runs["predict"], runs["floor"], strict=True))
+        ratios = round_ratios(runs)
         against = [p["rps"] / b["rps"] for p, b in
                    zip(runs["predict"], base.runs["predict"], strict=True)]
+        against_floor = [r / b for r, b in zip(ratios, round_ratios(base.runs), strict=True)]
         floor_cpu = sum(variant.median("floor", f"cpu_{role}_ms") for role in ROLES)
         parts = [variant.median("predict", f"cpu_{role}_ms") for role in ROLES]
         print(f"| {variant.text} | {variant.median('floor', 'rps'):,.0f} | "
-              f"{variant.median('predict', 'rps'):,.0f} | {ratio:.3f} | "
-              f"{statistics.median(against):.3f} ({min(against):.2f} to {max(against):.2f}) | "
+              f"{variant.median('predict', 'rps'):,.0f} | {statistics.median(ratios):.3f} | "
+              f"{spread(against)} | {spread(against_floor)} | "
               f"{variant.median('floor', 'p99_ms'):.1f}, {variant.median('predict', 'p99_ms'):.1f}"
               f" | {floor_cpu:.3f} | {sum(parts):.3f} ({', '.join(f'{p:.3f}' for p in parts)}) |")
 
