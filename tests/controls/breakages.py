@@ -301,4 +301,15 @@ CONTROLS: tuple[Control, ...] = (
               r"for root in roots if root in self\.ticks for pid in self\.tree\(root\)",
               "for root in roots for pid in self.tree(root)"),),
         r"a root that does not run counted itself or its former children"),
+    Control(
+        "compare-against-own-floor", "make bench-compare reads each variant's /predict ÷ floor "
+        "against the first variant's, round by round (here /predict's rate alone, so a stack "
+        "faster at both loads looks like faster code)",
+        ("tests/unit/test_bench_compare.py::"
+         "test_a_stack_faster_at_both_loads_is_even_against_the_floor",),
+        (Edit("bench/compare.py",
+              r"against_floor = \[r / b for r, b in zip\(ratios, round_ratios\(base\.runs\), "
+              r"strict=True\)\]",
+              "against_floor = against"),),
+        r"a stack faster at both loads looked like faster code"),
 )
