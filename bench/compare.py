@@ -10,9 +10,11 @@ its own twin (local.twin of that revision) is started there by a child process, 
 is measured with its own stack; the load, the CPU accounting and the report are this file's.
 The report gives each variant's medians over the rounds and, against the first variant, the
 median (and range) of two per-round ratios: /predict's rate, and /predict ÷ floor (issue 19's
-figure). Trust the second: two stacks can differ by a tenth in both loads for a whole run (in
-issue 19's ninth sitting one stack's floor ran 1.12 times as fast as the other's, with the same
-floor code), and each variant's own floor, measured in the same round, takes that out.
+figure, each variant's floor measured in the same round). Read both. The first credits a
+variant with a stack that ran faster at both loads: in issue 19's ninth sitting a variant whose
+change the floor never runs had its floor at 1.12 times the first's and its /predict at 1.116,
+but 1.005 against its own floor. The second adds the floor's own noise: an A/A run of 10 rounds
+gave 1.031 (0.80 to 1.20) and 0.982 (0.76 to 1.28). A few per cent is inside both.
 """
 
 from __future__ import annotations
