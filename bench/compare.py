@@ -13,8 +13,9 @@ median (and range) of two per-round ratios: /predict's rate, and /predict ÷ flo
 figure, each variant's floor measured in the same round). Read both. The first credits a
 variant with a stack that ran faster at both loads: in issue 19's ninth sitting a variant whose
 change the floor never runs had its floor at 1.12 times the first's and its /predict at 1.116,
-but 1.005 against its own floor. The second adds the floor's own noise: an A/A run of 10 rounds
-gave 1.031 (0.80 to 1.20) and 0.982 (0.76 to 1.28). A few per cent is inside both.
+but 1.006 against its own floor. The second adds the floor's own noise: an A/A run of 10 rounds
+gave 1.031 (0.80 to 1.20) and 0.982 (0.76 to 1.28). A few per cent is inside both. The
+second fits variants that cannot touch the floor's path; one that does changes the floor too.
 """
 
 from __future__ import annotations

@@ -72,10 +72,10 @@ def main() -> int:
 
 
 def read_folded(path: Path) -> str:
-    """py-spy's folded stacks. Sampling without pausing the worker (--nonblocking) can read a
-    frame's name while it changes: its bytes need not be UTF-8 (seen in issue 19's ninth
-    sitting), so they are replaced rather than fail the whole report."""
-    return path.read_text(errors="replace")
+    """py-spy's folded stacks. Their bytes need not be UTF-8 (seen in issue 19's ninth sitting,
+    probably a frame's name read while it changed: --nonblocking samples without pausing the
+    worker), so such bytes are replaced rather than fail the whole report."""
+    return path.read_text(encoding="utf-8", errors="replace")
 
 
 def summarise(folded: str, top: int = 40) -> str:

@@ -1,10 +1,7 @@
 """make bench's CPU accounting of processes other than the stack's (bench/run.py): a process
 that ends during a run counts only the CPU it used during the run, even when the process that
-reaps it ended too. And make profile's report of py-spy's samples (bench/profile.py)."""
+reaps it ended too."""
 
-from pathlib import Path
-
-from bench.profile import read_folded, summarise
 from bench.run import others_cpu
 from local.twin import TICKS, ProcessSample
 
@@ -35,12 +32,3 @@ def test_a_process_started_during_the_run_counts_whole() -> None:
     before = sample({1: (0, 0)})
     after = sample({1: (0, 0), 40: (1, 12)})
     assert others_cpu(before, after, ours=set()) * TICKS == 12
-
-
-def test_a_profile_whose_samples_hold_bytes_that_are_not_utf8_is_still_summarised(
-        tmp_path: Path) -> None:
-    folded = tmp_path / "py-spy.txt"
-    folded.write_bytes(b"run;send 3\nrun;fetch_\xf9column 2\n")
-    summary = summarise(read_folded(folded))
-    assert summary.startswith("5 samples")
-    assert "60.0  send" in summary
