@@ -91,7 +91,8 @@ def test_the_smoke_script_and_the_load_generator_need_no_change(
         [sys.executable, str(ROOT / "scripts" / "smoke.py"), "check", "--record", str(record),
          "--https-port", str(twin.ports.https), "--http-port", str(twin.ports.http),
          "--cacert", str(twin.nginx.cert_dir / "fullchain.pem"), "--wait", "30",
-         *(["--token", token] if token else [])],
+         # --token=...: a generated token may begin with "-", which argparse takes for an option.
+         *([f"--token={token}"] if token else [])],
         capture_output=True, text=True, timeout=120, check=False)
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
     with Load(twin, threads=2) as load:

@@ -122,7 +122,8 @@ def test_the_smoke_script_passes_against_the_topology(
     smoke = [sys.executable, str(ROOT / "scripts" / "smoke.py"), "--record", str(record),
              "--address", topology.published_address, "--https-port", "8443",
              "--http-port", "8080", "--cacert", cafile(topology), "--wait", "60",
-             *(["--token", token] if token else [])]
+             # --token=...: a generated token may begin with "-", which argparse takes for a flag.
+             *([f"--token={token}"] if token else [])]
     reach = ["--must-reach", topology.connect_command(
                  "nginx", topology.address("api", "front"), 8000),
              "--must-not-reach", topology.connect_command(
