@@ -11,7 +11,9 @@ headers, HTTP/2, HEAD, and the network segmentation (`--must-reach` / `--must-no
 commands that try a TCP connection from inside nginx's network and exit 0 when it opens).
 It records the prediction in FILE; `after-restart` waits until the stack answers again and
 checks that the prediction is still there. Standard library only: it runs on a bare python3.
-Exit status 0 when every check holds; each failed check is printed.
+Exit status 0 when every check holds; each failed check is printed. The API token, for the
+routes that need one, is read from the environment variable API_TOKEN (the api service's own
+name for it), never from the command line, where every user of the host could read it.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import shlex
 import socket
 import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,7 +160,7 @@ def check_accuracy(target: Target) -> None:
 
 def check_logged(target: Target, prediction: dict[str, Any]) -> None:
     response = target.request("GET", "/predictions?limit=100")
-    expect(response.status != 401, "GET /predictions needs the API token: pass --token")
+    expect(response.status != 401, "GET /predictions needs the API token: set API_TOKEN")
     expect(response.status == 200, f"GET /predictions: {response.status}")
     rows = {row["id"]: row for row in response.json()}
     row = rows.get(prediction["prediction_id"])
@@ -267,17 +271,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--https-port", type=int, default=443)
     parser.add_argument("--http-port", type=int, default=80)
     parser.add_argument("--cacert", help="CA file; without it, the certificate is not checked")
-    parser.add_argument("--token", help="API token, for routes that need one")
     parser.add_argument("--wait", type=float, default=120, help="seconds to wait for /readyz")
     parser.add_argument("--must-reach", action="append", default=[], metavar="COMMAND")
     parser.add_argument("--must-not-reach", action="append", default=[], metavar="COMMAND")
     return parser.parse_args(argv)
 
 
+def target_of(args: argparse.Namespace, environ: Mapping[str, str]) -> Target:
+    # The API token comes from the environment, under the name the api service reads: a
+    # command line is visible to every user of the host (ps, /proc/PID/cmdline).
+    return Target(args.address, args.https_port, args.http_port, args.server_name,
+                  args.cacert, environ.get("API_TOKEN") or None)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    target = Target(args.address, args.https_port, args.http_port, args.server_name,
-                    args.cacert, args.token)
+    target = target_of(args, os.environ)
     failures = run_checks(target, args)
     print(f"{len(failures)} failed" if failures else "all checks passed")
     return 1 if failures else 0

@@ -3,6 +3,7 @@ column): applied to a copy of api/ and deployed over a running twin's existing d
 seeded into the existing rows, required by /predict and the batch, described by /model, trained
 on, promoted and served, and scripts/smoke.py and the test load generator pass unchanged."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -90,10 +91,9 @@ def test_the_smoke_script_and_the_load_generator_need_no_change(
     smoke = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "smoke.py"), "check", "--record", str(record),
          "--https-port", str(twin.ports.https), "--http-port", str(twin.ports.http),
-         "--cacert", str(twin.nginx.cert_dir / "fullchain.pem"), "--wait", "30",
-         # --token=...: a generated token may begin with "-", which argparse takes for an option.
-         *([f"--token={token}"] if token else [])],
-        capture_output=True, text=True, timeout=120, check=False)
+         "--cacert", str(twin.nginx.cert_dir / "fullchain.pem"), "--wait", "30"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "API_TOKEN": token} if token else None)  # smoke.py reads it there
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
     with Load(twin, threads=2) as load:
         time.sleep(1)

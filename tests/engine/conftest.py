@@ -49,9 +49,10 @@ class Stack:
     def __post_init__(self) -> None:
         self.record = self.project / "smoke-record.json"
 
-    def run(self, *command: str, check: bool = True,
-            timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return self.engine.run(*command, cwd=self.project, check=check, timeout=timeout)
+    def run(self, *command: str, check: bool = True, timeout: float = 600,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return self.engine.run(*command, cwd=self.project, check=check, timeout=timeout,
+                               env=env)
 
     def compose(self, *args: str, check: bool = True,
                 timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -72,9 +73,9 @@ class Stack:
     def smoke(self, command: str, *extra: str) -> subprocess.CompletedProcess[str]:
         """scripts/smoke.py, as the GitHub workflow runs it."""
         token = self.env_file(".env_api")["API_TOKEN"]
-        # --token=...: a generated token may begin with "-".
         return self.run(sys.executable, "scripts/smoke.py", command, "--record",
-                        str(self.record), f"--token={token}", *extra, check=False, timeout=300)
+                        str(self.record), *extra, check=False, timeout=300,
+                        env={"API_TOKEN": token})
 
 
 def copy_working_tree(target: Path) -> None:

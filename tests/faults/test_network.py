@@ -119,19 +119,18 @@ def test_the_smoke_script_passes_against_the_topology(
     topology's host against its published nginx; then a restart of every service."""
     record = topology.state_dir / "smoke.json"
     token = topology.services_env("api").get("API_TOKEN")
+    token_env = {"API_TOKEN": token} if token else None  # smoke.py reads it there
     smoke = [sys.executable, str(ROOT / "scripts" / "smoke.py"), "--record", str(record),
              "--address", topology.published_address, "--https-port", "8443",
-             "--http-port", "8080", "--cacert", cafile(topology), "--wait", "60",
-             # --token=...: a generated token may begin with "-", which argparse takes for a flag.
-             *([f"--token={token}"] if token else [])]
+             "--http-port", "8080", "--cacert", cafile(topology), "--wait", "60"]
     reach = ["--must-reach", topology.connect_command(
                  "nginx", topology.address("api", "front"), 8000),
              "--must-not-reach", topology.connect_command(
                  "nginx", topology.address("db", "db"), 5432)]
-    before = in_ns(topology.ns("host"), *smoke, "check", *reach, timeout=180)
+    before = in_ns(topology.ns("host"), *smoke, "check", *reach, timeout=180, env=token_env)
     print(f"\nsmoke against the topology:\n{before.stdout}")
     assert before.returncode == 0, before.stdout + before.stderr
     topology.restart(*services)
-    after = in_ns(topology.ns("host"), *smoke, "after-restart", timeout=180)
+    after = in_ns(topology.ns("host"), *smoke, "after-restart", timeout=180, env=token_env)
     print(f"after a restart of every service:\n{after.stdout}")
     assert after.returncode == 0, after.stdout + after.stderr

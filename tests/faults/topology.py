@@ -8,6 +8,7 @@ networks, as with Docker's bridge networks. Everything is removed by `destroy`.
 """
 
 import json
+import os
 import secrets
 import shlex
 import subprocess
@@ -28,9 +29,12 @@ def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
 
 
-def in_ns(netns: str, *command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def in_ns(netns: str, *command: str, timeout: float = 60,
+          env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`command` in the namespace; `env` adds to this process's environment."""
     return subprocess.run(["ip", "netns", "exec", netns, *command], capture_output=True,
-                          text=True, check=False, timeout=timeout)
+                          text=True, check=False, timeout=timeout,
+                          env={**os.environ, **env} if env else None)
 
 
 @dataclass
