@@ -41,7 +41,7 @@ from local.twin import (  # noqa: E402
     unlimited,
     wait_http,
 )
-from local.twin.db import postgres_bin_dir  # noqa: E402
+from local.twin.db import Postgres, postgres_bin_dir  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 CONNECTIONS = 16
@@ -75,6 +75,11 @@ class LoadResult:
     # CPU ms per request of each service: in one run the parts of cpu_ms_per_request; over
     # rounds (median_result) each is its own median.
     cpu_ms_by_service: dict[str, float] = field(default_factory=dict)
+    # PostgreSQL's WAL flushes over the run (pg_stat_wal): requests per flush (the log's rows
+    # per group commit, near enough) and the mean time of one flush, once the bench has
+    # turned the timing on (time_wal_flushes); 0 when nothing was flushed or timed.
+    requests_per_flush: float = 0.0
+    flush_ms: float = 0.0
 
 
 # --- CPU accounting -------------------------------------------------------------------------------
@@ -118,6 +123,38 @@ def services(stack: Stack, api: list[int] | None = None) -> dict[str, list[int]]
     return {"postgres": [pid for pid in [stack.postgres.pid()] if pid],
             "api": stack.api.pids() if api is None else api,
             "nginx": [pid for pid in [stack.nginx.pid()] if pid]}
+
+
+# --- the WAL's flushes ---------------------------------------------------------------------------
+
+
+def time_wal_flushes(server: Postgres) -> None:
+    """PostgreSQL times its WAL writes and flushes from now on (track_wal_io_timing: a clock
+    read around each, no change of behaviour), so each load can report what a flush took.
+    On a virtual machine a flush goes through the host's device emulation, which competes
+    with the virtual CPUs for the host's cores: under /predict's load a flush took several
+    times as long as on the idle machine, and /predict's rate followed it (docs/benchmarks.md,
+    issue 19's tenth sitting)."""
+    server.psql("ALTER SYSTEM SET track_wal_io_timing = on")
+    server.psql("SELECT pg_reload_conf()")
+
+
+def wal_counters(server: Postgres) -> tuple[int, float]:
+    """PostgreSQL's WAL flushes since its statistics were reset, and the ms they took. Each
+    backend reports its share when it goes idle, at most once a second: a reading lags the
+    flushes by up to a second, which a run of 15 s mostly cancels out."""
+    flushes, ms = server.psql("SELECT wal_sync, wal_sync_time FROM pg_stat_wal").split("|")
+    return int(flushes), float(ms)
+
+
+def flush_figures(before: tuple[int, float], after: tuple[int, float], requests: int
+                  ) -> tuple[float, float]:
+    """(requests per flush, mean ms per flush) between two readings of wal_counters; each 0
+    where there was no flush to count or no time to divide."""
+    flushes, ms = after[0] - before[0], after[1] - before[1]
+    if flushes <= 0:
+        return 0.0, 0.0
+    return requests / flushes, ms / flushes
 
 
 # --- load -----------------------------------------------------------------------------------------
@@ -170,6 +207,7 @@ def median_result(runs: list[LoadResult]) -> LoadResult:
                       cpu_ms_per_request=mid("cpu_ms_per_request"),
                       machine_busy=mid("machine_busy"), other_processes=mid("other_processes"),
                       steal=mid("steal"),
+                      requests_per_flush=mid("requests_per_flush"), flush_ms=mid("flush_ms"),
                       cpu_ms_by_service={service: statistics.median(
                           run.cpu_ms_by_service[service] for run in runs)
                           for service in runs[0].cpu_ms_by_service})
@@ -187,9 +225,13 @@ def measure(stack: Stack, name: str, path: str, mode: str, seconds: int,
     wrk(url, 3, mode, bodies)  # warm-up: connections, worker caches, the pool
     if on_load is not None:
         on_load()
+    # Read outside the CPU window: psql's login costs PostgreSQL a few ms of CPU.
+    wal_before = wal_counters(stack.postgres)
     before, ticks_before = ProcessSample.now(), machine_ticks()
     raw = wrk(url, seconds, mode, bodies)
     after, ticks_after = ProcessSample.now(), machine_ticks()
+    wal_after = wal_counters(stack.postgres)
+    requests_per_flush, flush_ms = flush_figures(wal_before, wal_after, raw["requests"])
     ticks = [a - b for a, b in zip(ticks_after, ticks_before, strict=True)]
     # The stack's processes before and after: those that started meanwhile (an autovacuum
     # worker, a respawned worker) are the stack's too; one that ended was reaped into its
@@ -219,12 +261,16 @@ def measure(stack: Stack, name: str, path: str, mode: str, seconds: int,
         other_processes=others * TICKS / capacity,
         steal=steal / capacity,
         cpu_ms_by_service=by_service,
+        requests_per_flush=requests_per_flush,
+        flush_ms=flush_ms,
     )
+    wal = (f"  WAL {requests_per_flush:.1f} req/flush, {flush_ms:.2f} ms/flush"
+           if flush_ms else "")
     print(f"  {name:28} {result.rps:8.0f} req/s  p50 {result.p50_ms:5.2f} ms  "
           f"p99 {result.p99_ms:5.2f} ms  errors {errors}  "
           f"cpu {result.cpu_ms_per_request:.3f} ms/req  machine busy "
           f"{result.machine_busy:.0%} (others {result.other_processes:.1%}, "
-          f"steal {result.steal:.1%})")
+          f"steal {result.steal:.1%}){wal}")
     return result
 
 
@@ -356,6 +402,7 @@ def write_report(report: dict[str, Any]) -> None:
         f"{report['batch']['body_kib']:.0f} KiB.",
         quietness([*report["rounds"]["floor"], *report["rounds"]["predict"]],
                   report["loads"][2]),
+        flushes(report["rounds"]["predict"], report["rounds"]["predict_vs_floor"]),
         f"Cold start (`make local` to /readyz 200 through nginx): "
         f"{report['cold_start']['first_start_s']:.2f} s on an empty data directory, "
         f"{report['cold_start']['restart_s']:.2f} s on an existing one.",
@@ -379,6 +426,16 @@ def quietness(rounds: list[dict[str, Any]], naive: dict[str, Any]) -> str:
             f"threads included) {span('other_processes')}, stolen by the hypervisor "
             f"{span('steal')}; over the naive reference's run: busy {naive['machine_busy']:.1%}, "
             f"others {naive['other_processes']:.1%}, steal {naive['steal']:.1%}.")
+
+
+def flushes(predicts: list[dict[str, Any]], ratios: list[float]) -> str:
+    """PostgreSQL's WAL flushes in each /predict round, beside that round's ratio: on a virtual
+    machine a slow flush, not the code, can be what a round lost (docs/benchmarks.md)."""
+    rounds = "; ".join(f"{ratio:.2f} with {r['requests_per_flush']:.1f} requests per flush "
+                       f"at {r['flush_ms']:.2f} ms" for r, ratio in zip(predicts, ratios,
+                                                                         strict=True))
+    return (f"PostgreSQL's WAL flushes (pg_stat_wal, timed for the bench) per /predict round, "
+            f"after its ÷ floor: {rounds}.")
 
 
 def chart(loads: list[dict[str, Any]]) -> None:
@@ -418,6 +475,7 @@ def main() -> int:
     naive: subprocess.Popen[bytes] | None = None
     try:
         stack.up()
+        time_wal_flushes(stack.postgres)
         durability = stack.postgres.psql(
             "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings "
             "WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes')"
