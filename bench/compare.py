@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import statistics
 import subprocess
@@ -140,11 +141,21 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
 
 
 def round_ratios(runs: dict[str, list[dict[str, float]]]) -> list[float]:
-    """/predict ÷ floor of each round, both loads measured on the same stack in that round."""
-    return [p["rps"] / f["rps"] for p, f in zip(runs["predict"], runs["floor"], strict=True)]
+    """/predict ÷ floor of each round, both loads measured on the same stack in that round;
+    NaN for a round whose floor served nothing."""
+    return [divide(p["rps"], f["rps"])
+            for p, f in zip(runs["predict"], runs["floor"], strict=True)]
+
+
+def divide(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else math.nan
 
 
 def spread(values: list[float]) -> str:
+    """Median and range; "n/a" when a round had nothing to divide by (a stack that served no
+    request: its errors are reported on its own row)."""
+    if any(math.isnan(value) for value in values):
+        return "n/a"
     return f"{statistics.median(values):.3f} ({min(values):.2f} to {max(values):.2f})"
 
 
@@ -162,9 +173,10 @@ def report(variants: list[Variant], rounds: int, seconds: int) -> None:
             print(f"| {variant.text} | {errors:.0f} failed requests: not comparable |")
             continue
         ratios = round_ratios(runs)
-        against = [p["rps"] / b["rps"] for p, b in
+        against = [divide(p["rps"], b["rps"]) for p, b in
                    zip(runs["predict"], base.runs["predict"], strict=True)]
-        against_floor = [r / b for r, b in zip(ratios, round_ratios(base.runs), strict=True)]
+        against_floor = [divide(r, b)
+                         for r, b in zip(ratios, round_ratios(base.runs), strict=True)]
         floor_cpu = sum(variant.median("floor", f"cpu_{role}_ms") for role in ROLES)
         parts = [variant.median("predict", f"cpu_{role}_ms") for role in ROLES]
         print(f"| {variant.text} | {variant.median('floor', 'rps'):,.0f} | "

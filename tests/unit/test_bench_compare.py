@@ -37,3 +37,14 @@ def test_against_the_floor_pairs_each_round_with_the_same_round_of_the_first_var
     report([base, better], rounds=2, seconds=5)
     row = capsys.readouterr().out.splitlines()[-1].split(" | ")
     assert row[5] == "1.050 (1.00 to 1.10)"
+
+
+def test_a_first_variant_that_served_nothing_leaves_the_comparison_empty_not_a_crash(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    down = variant("main", [4000, 0], [2000, 0])
+    down.runs["floor"][1]["errors"] = 3  # wrk's connect errors: its own row says so
+    other = variant("new", [4000, 4000], [2200, 3000])
+    report([down, other], rounds=2, seconds=5)
+    rows = capsys.readouterr().out.splitlines()
+    assert "failed requests: not comparable" in rows[-2]
+    assert rows[-1].split(" | ")[4:6] == ["n/a", "n/a"]
