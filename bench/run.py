@@ -76,8 +76,9 @@ class LoadResult:
     # rounds (median_result) each is its own median.
     cpu_ms_by_service: dict[str, float] = field(default_factory=dict)
     # PostgreSQL's WAL flushes over the run (pg_stat_wal): requests per flush (the log's rows
-    # per group commit, near enough) and the mean time of one flush, once the bench has
-    # turned the timing on (time_wal_flushes); 0 when nothing was flushed or timed.
+    # per group commit, near enough) and the mean time of one flush once the bench has turned
+    # the timing on (time_wal_flushes). Both 0 when nothing was flushed; flush_ms also 0 when
+    # the timing is off.
     requests_per_flush: float = 0.0
     flush_ms: float = 0.0
 
@@ -130,19 +131,19 @@ def services(stack: Stack, api: list[int] | None = None) -> dict[str, list[int]]
 
 def time_wal_flushes(server: Postgres) -> None:
     """PostgreSQL times its WAL writes and flushes from now on (track_wal_io_timing: a clock
-    read around each, no change of behaviour), so each load can report what a flush took.
-    On a virtual machine a flush goes through the host's device emulation, which competes
-    with the virtual CPUs for the host's cores: under /predict's load a flush took several
-    times as long as on the idle machine, and /predict's rate followed it (docs/benchmarks.md,
+    read around each, no change of behaviour), so each /predict round can report what a flush
+    took. On the development machine, a virtual one, flushes slowed down when its cores were
+    busy, and the slow /predict rounds were the ones with slow flushes (docs/benchmarks.md,
     issue 19's tenth sitting)."""
     server.psql("ALTER SYSTEM SET track_wal_io_timing = on")
     server.psql("SELECT pg_reload_conf()")
 
 
 def wal_counters(server: Postgres) -> tuple[int, float]:
-    """PostgreSQL's WAL flushes since its statistics were reset, and the ms they took. Each
-    backend reports its share when it goes idle, at most once a second: a reading lags the
-    flushes by up to a second, which a run of 15 s mostly cancels out."""
+    """PostgreSQL's WAL flushes since its statistics were reset, and the ms they took. A busy
+    backend reports its share at most once a second, and one that goes idle up to 10 s later
+    (PostgreSQL 15): a /predict round's reading shifts by up to a second of the same load (its
+    warm-up), and the load after it may receive that round's last second."""
     flushes, ms = server.psql("SELECT wal_sync, wal_sync_time FROM pg_stat_wal").split("|")
     return int(flushes), float(ms)
 
@@ -264,7 +265,8 @@ def measure(stack: Stack, name: str, path: str, mode: str, seconds: int,
         requests_per_flush=requests_per_flush,
         flush_ms=flush_ms,
     )
-    # Only where the load writes: under the floor the few flushes are PostgreSQL's own.
+    # Only where the load writes: the floor's figures are mostly the previous /predict round's
+    # last second, reported late (wal_counters).
     wal = (f"  WAL {requests_per_flush:.1f} req/flush, {flush_ms:.2f} ms/flush"
            if flush_ms and mode == "predict" else "")
     print(f"  {name:28} {result.rps:8.0f} req/s  p50 {result.p50_ms:5.2f} ms  "
