@@ -2,7 +2,8 @@
 as one group (one statement, one commit), requests already received when the writer wakes
 join that group, each row with its own request's id, the ids in
 request order; a request alone takes the one-request form of the statement; a big batch goes
-by COPY (app.store.bulk_log) and is stored exactly as the group writer would store it."""
+by COPY (app.store.bulk_log), in its binary or its text format, and is stored exactly as the
+group writer would store it."""
 
 import asyncio
 import time
@@ -15,7 +16,7 @@ from sqlalchemy import Engine, create_engine, text
 from app.core.database import app_dsn, make_engine
 from app.core.request_id import current_request_id
 from app.domain.features import FEATURES
-from app.store.bulk_log import BULK_MIN_ROWS, DeadlinePassedError, copy_rows
+from app.store.bulk_log import BULK_MIN_ROWS, DeadlinePassedError, binary_copy_data, copy_rows
 from app.store.prediction_log import LogRows, LogUnavailableError, PredictionLog
 from tests.support.servers import Database
 
@@ -37,6 +38,14 @@ def awkward_rows(n: int) -> LogRows:
                            "gender": genders},
                    purchased=[i % 2 == 0 for i in range(n)],
                    probabilities=[(i * 0.618033988749895) % 1 for i in range(n)],
+                   model_version=1)
+
+
+def numeric_rows(n: int) -> LogRows:
+    """The same awkward floats, every input a number given by every row: COPY goes binary."""
+    awkward = awkward_rows(n)
+    return LogRows(inputs={"age": awkward.inputs["age"], "salary": awkward.inputs["salary"]},
+                   purchased=awkward.purchased, probabilities=awkward.probabilities,
                    model_version=1)
 
 
@@ -135,7 +144,7 @@ def test_a_request_in_the_writers_hands_when_it_stops_is_refused_at_once(
     assert isinstance(error, LogUnavailableError) and "stopped" in str(error), error
 
 
-async def write_both_ways(database: Database, rows: LogRows
+async def write_both_ways(database: Database, rows: LogRows, request_id: str | None
                           ) -> tuple[list[int], list[int], list[int]]:
     commits: list[int] = []
     engine = make_engine(database.settings())
@@ -143,25 +152,33 @@ async def write_both_ways(database: Database, rows: LogRows
     group.start()
     bulk.start()
     try:
-        return (await write_as(group, "request-g", rows),
-                await write_as(bulk, "request-g", rows), commits)
+        return (await write_as(group, request_id, rows),
+                await write_as(bulk, request_id, rows), commits)
     finally:
         await group.stop()
         await bulk.stop()
         engine.dispose()
 
 
-@pytest.mark.parametrize("n", [BULK_MIN_ROWS, 10_000])
+@pytest.mark.parametrize(("n", "binary", "request_id"), [
+    (BULK_MIN_ROWS, False, "request-g"), (10_000, False, "request-g"),
+    (10_000, True, "request-g"), (BULK_MIN_ROWS, True, None)],
+    ids=["text-2000", "text-10000", "binary-10000", "binary-no-request-id"])
 def test_a_big_batch_by_copy_is_stored_as_the_group_writer_stores_it(
-        prepared_database: Database, owner_engine: Engine, n: int) -> None:
+        prepared_database: Database, owner_engine: Engine, n: int, binary: bool,
+        request_id: str | None) -> None:
+    rows = numeric_rows(n) if binary else awkward_rows(n)
+    # The form COPY takes: binary when every input is a number in every row, else text.
+    assert (binary_copy_data(list(range(n)), rows, request_id, FEATURES) is not None) == binary
     by_insert, by_copy, commits = asyncio.run(
-        write_both_ways(prepared_database, awkward_rows(n)))
+        write_both_ways(prepared_database, rows, request_id))
     assert commits == [n]  # the COPY path's one commit, observed like the group writer's
     assert len(by_copy) == n and by_copy == sorted(by_copy)  # ids in request order
     inserted, copied = stored(owner_engine, by_insert), stored(owner_engine, by_copy)
     assert [row[1:] for row in copied] == [row[1:] for row in inserted]
     assert [row[0] for row in copied] == by_copy
-    assert {row[3] for row in copied} == {None, "Female", "Male"}
+    assert {row[3] for row in copied} == ({None} if binary else {None, "Female", "Male"})
+    assert {row[-1] for row in copied} == {request_id}
 
 
 async def write_to_nowhere(database: Database) -> list[int]:

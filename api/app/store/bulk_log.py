@@ -9,13 +9,20 @@ takes them from the sequence, ascending, so in request order), then COPY with th
 COMMIT. As for every write, the answer leaves only after the COMMIT; and once the request's
 time is up (it answered 503) the transaction is rolled back instead, so a retry never finds
 the rows stored twice.
+
+COPY's data goes in its binary format when every row has the same width (every input given
+is a number, in every row: the common batch), else in its text format. Binary is built by
+numpy in one record array and spares PostgreSQL the parsing of every value: 10,000 rows
+4.8 -> 2.3 ms to build, 21.8 -> 18.1 ms in PostgreSQL (docs/benchmarks.md, issue 19).
 """
 
 import io
+import struct
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import numpy as np
 import orjson
 
 from app.domain.features import FeatureSet
@@ -94,6 +101,42 @@ def copy_data(ids: list[int], rows: Rows, request_id: str | None,
     return names, b"".join(fields)
 
 
+# COPY's binary format: a signature, flags and header-extension length; each row its number
+# of fields, then each field's length in bytes and its bytes, big-endian (-1: NULL, no bytes);
+# a field count of -1 ends the data.
+BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+BINARY_TRAILER = struct.pack(">h", -1)
+
+
+def binary_copy_data(ids: list[int], rows: Rows, request_id: str | None,
+                     features: FeatureSet) -> tuple[list[str], bytes] | None:
+    """The columns and COPY's binary data for these rows, or None when a row's width could
+    vary (a category, or an input some row did not give): those go as text (copy_data).
+    Each value is sent as its exact bits: float8 for the inputs (the log's column type) and
+    the probability, so the stored rows are the ones the text format would store."""
+    numbers = [f.name for f in features if f.name in rows.inputs]
+    if any(features[name].kind != "numeric" or None in rows.inputs[name] for name in numbers):
+        return None
+    rid = request_id.encode() if request_id else b""
+    layout = [("id", ">i8"), *((name, ">f8") for name in numbers), ("probability", ">f8"),
+              ("purchased", "u1"), ("model_version", ">i4"), ("request_id", f"S{len(rid)}")]
+    record = np.dtype([("fields", ">i2"), *(field for name, kind in layout for field in (
+        (f"{name}_length", ">i4"), (name, kind)))])
+    data = np.empty(len(rows), dtype=record)
+    data["fields"] = len(layout)
+    for name, kind in layout:
+        data[f"{name}_length"] = np.dtype(kind).itemsize
+    data["request_id_length"] = len(rid) if request_id else -1
+    data["id"] = ids
+    for name in numbers:
+        data[name] = rows.inputs[name]
+    data["probability"] = rows.probabilities
+    data["purchased"] = rows.purchased
+    data["model_version"] = rows.model_version
+    data["request_id"] = rid
+    return [name for name, _ in layout], BINARY_HEADER + data.tobytes() + BINARY_TRAILER
+
+
 def copy_rows(connection: Any, rows: Rows, request_id: str | None, features: FeatureSet,
               deadline: float) -> list[int]:
     """Write the rows on this psycopg2 connection (not autocommit) and commit; their ids.
@@ -105,9 +148,12 @@ def copy_rows(connection: Any, rows: Rows, request_id: str | None, features: Fea
         cursor.execute(IDS_SQL, (len(rows),))
         [(ids_text,)] = cursor.fetchall()
         ids: list[int] = orjson.loads("[" + ids_text[1:-1] + "]")
-        names, data = copy_data(ids, rows, request_id, features)
+        binary = binary_copy_data(ids, rows, request_id, features)
+        names, data = binary or copy_data(ids, rows, request_id, features)
+        form = " (FORMAT binary)" if binary else ""
         # Only identifiers from app.domain.features and this module.
-        cursor.copy_expert(f"COPY predictions ({', '.join(names)}) FROM STDIN", io.BytesIO(data))
+        cursor.copy_expert(f"COPY predictions ({', '.join(names)}) FROM STDIN{form}",
+                           io.BytesIO(data))
     if time.monotonic() >= deadline:
         connection.rollback()
         raise DeadlinePassedError("the request's time was up before the commit")
