@@ -302,6 +302,14 @@ CONTROLS: tuple[Control, ...] = (
               "for root in roots for pid in self.tree(root)"),),
         r"a root that does not run counted itself or its former children"),
     Control(
+        "copy-binary-used", "a big batch whose inputs are all numbers goes to COPY in its binary "
+        "format (here every batch goes as text)",
+        ("tests/integration/test_log_writer.py::"
+         "test_a_big_batch_by_copy_is_stored_as_the_group_writer_stores_it",),
+        (Edit("api/app/store/bulk_log.py",
+              r"binary = binary_copy_data\(ids, rows, request_id, features\)", "binary = None"),),
+        r"COPY took the \['text'\] form, not the binary one", keyword="binary"),
+    Control(
         "compare-against-own-floor", "make bench-compare reads each variant's /predict ÷ floor "
         "against the first variant's, round by round (here /predict's rate alone, so a stack "
         "faster at both loads looks like faster code)",

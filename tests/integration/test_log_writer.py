@@ -16,7 +16,8 @@ from sqlalchemy import Engine, create_engine, text
 from app.core.database import app_dsn, make_engine
 from app.core.request_id import current_request_id
 from app.domain.features import FEATURES
-from app.store.bulk_log import BULK_MIN_ROWS, DeadlinePassedError, binary_copy_data, copy_rows
+from app.store import bulk_log
+from app.store.bulk_log import BULK_MIN_ROWS, DeadlinePassedError, copy_rows
 from app.store.prediction_log import LogRows, LogUnavailableError, PredictionLog
 from tests.support.servers import Database
 
@@ -144,6 +145,26 @@ def test_a_request_in_the_writers_hands_when_it_stops_is_refused_at_once(
     assert isinstance(error, LogUnavailableError) and "stopped" in str(error), error
 
 
+def forms_of(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The forms COPY takes from now on ("binary" or "text"), one per batch."""
+    forms: list[str] = []
+    binary, text_form = bulk_log.binary_copy_data, bulk_log.copy_data
+
+    def binary_spy(*args: Any) -> Any:
+        data = binary(*args)
+        if data is not None:
+            forms.append("binary")
+        return data
+
+    def text_spy(*args: Any) -> Any:
+        forms.append("text")
+        return text_form(*args)
+
+    monkeypatch.setattr(bulk_log, "binary_copy_data", binary_spy)
+    monkeypatch.setattr(bulk_log, "copy_data", text_spy)
+    return forms
+
+
 async def write_both_ways(database: Database, rows: LogRows, request_id: str | None
                           ) -> tuple[list[int], list[int], list[int]]:
     commits: list[int] = []
@@ -165,13 +186,15 @@ async def write_both_ways(database: Database, rows: LogRows, request_id: str | N
     (10_000, True, "request-g"), (BULK_MIN_ROWS, True, None)],
     ids=["text-2000", "text-10000", "binary-10000", "binary-no-request-id"])
 def test_a_big_batch_by_copy_is_stored_as_the_group_writer_stores_it(
-        prepared_database: Database, owner_engine: Engine, n: int, binary: bool,
-        request_id: str | None) -> None:
+        prepared_database: Database, owner_engine: Engine, monkeypatch: pytest.MonkeyPatch,
+        n: int, binary: bool, request_id: str | None) -> None:
     rows = numeric_rows(n) if binary else awkward_rows(n)
-    # The form COPY takes: binary when every input is a number in every row, else text.
-    assert (binary_copy_data(list(range(n)), rows, request_id, FEATURES) is not None) == binary
+    forms = forms_of(monkeypatch)
     by_insert, by_copy, commits = asyncio.run(
         write_both_ways(prepared_database, rows, request_id))
+    # The form COPY took: binary when every input is a number in every row, else text.
+    expected = "binary" if binary else "text"
+    assert forms == [expected], f"COPY took the {forms} form, not the {expected} one"
     assert commits == [n]  # the COPY path's one commit, observed like the group writer's
     assert len(by_copy) == n and by_copy == sorted(by_copy)  # ids in request order
     inserted, copied = stored(owner_engine, by_insert), stored(owner_engine, by_copy)
