@@ -27,9 +27,10 @@ import orjson
 
 from app.domain.features import FeatureSet
 
-# Where COPY starts to pay (its two extra round trips against the group writer's INSERT, the
-# rows' text built in Python): 1,000 rows 4.3 ms against 3.4, 3,000 rows 8.3 against 9.3.
-# Measured with COPY's text format; not measured again since the binary one.
+# Where COPY starts to pay (its two extra round trips and the hand-off to a thread against the
+# group writer's INSERT): with COPY's text format, 1,000 rows 4.3 ms against 3.4, 3,000 rows
+# 8.3 against 9.3; with its binary format, through the thread pool, 1,000 rows 6.7 against 6.5,
+# 1,500 rows 8.2 against 8.4, 2,000 rows 8.5 against 11.1 (docs/benchmarks.md, issue 19).
 BULK_MIN_ROWS = 2_000
 
 IDS_SQL = ("SELECT array_agg(id ORDER BY id)::text FROM"
