@@ -3,7 +3,7 @@
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, expect
 
 from local.twin import Stack
 from tests.support.clients import https_client
@@ -180,9 +180,28 @@ def test_gender_is_optional_for_this_version_and_logged(page: Page, stack: Stack
     expect(page.locator("#history tbody tr").first).to_contain_text("Female")
 
 
-def test_docs_render_offline(page: Page, stack: Stack, console_errors: list[str]) -> None:
-    page.goto(f"{stack.https_url}/docs")
-    expect(page.locator(".swagger-ui .info .title")).to_contain_text("purchase predictor")
+def requests_elsewhere(page: Page, origin: str) -> list[str]:
+    """Filled as the page loads: every web address it requests outside `origin` (a CDN, a
+    font), whether or not the request could succeed."""
+    outside: list[str] = []
+
+    def record(request: Request) -> None:
+        if request.url.startswith(("http:", "https:")) and not request.url.startswith(origin):
+            outside.append(request.url)
+
+    page.on("request", record)
+    return outside
+
+
+@pytest.mark.parametrize(("path", "title"), [
+    ("/docs", ".swagger-ui .info .title"), ("/redoc", ".api-info h1"),
+], ids=["docs", "redoc"])
+def test_docs_render_offline(page: Page, stack: Stack, console_errors: list[str], path: str,
+                             title: str) -> None:
+    outside = requests_elsewhere(page, f"{stack.https_url}/")
+    page.goto(f"{stack.https_url}{path}")
+    assert outside == []
+    expect(page.locator(title)).to_contain_text("purchase predictor")
     assert console_errors == []
 
 

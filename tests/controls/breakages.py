@@ -73,13 +73,30 @@ CONTROLS: tuple[Control, ...] = (
         (Edit(LIMITS, r"^NGINX_PREDICT_BURST=40$", "NGINX_PREDICT_BURST=400"),),
         r"zone predict admitted", keyword="predict"),
     Control(
+        "predict-rate-lower", "/predict: 20 r/s per client address (here 15 r/s)", (RATE_TEST,),
+        (Edit(LIMITS, r"^NGINX_PREDICT_RATE=20r/s$", "NGINX_PREDICT_RATE=15r/s"),),
+        r"zone predict admitted", keyword="predict"),
+    Control(
         "batch-limit", "/predict/batch: 12 a minute, burst 3 (nginx/limits.env)", (RATE_TEST,),
         (Edit(LIMITS, r"^NGINX_BATCH_BURST=3$", "NGINX_BATCH_BURST=30"),),
+        r"zone batch admitted", keyword="batch"),
+    Control(
+        "batch-rate", "/predict/batch: 12 a minute (here 24)", (RATE_TEST,),
+        (Edit(LIMITS, r"^NGINX_BATCH_RATE=12r/m$", "NGINX_BATCH_RATE=24r/m"),),
+        r"zone batch admitted", keyword="batch"),
+    Control(
+        "batch-rate-lower", "/predict/batch: 12 a minute (here 6)", (RATE_TEST,),
+        (Edit(LIMITS, r"^NGINX_BATCH_RATE=12r/m$", "NGINX_BATCH_RATE=6r/m"),),
         r"zone batch admitted", keyword="batch"),
     Control(
         "reads-rate", "the GET routes that query the database: 10 r/s per client "
         "(nginx/limits.env)", (RATE_TEST,),
         (Edit(LIMITS, r"^NGINX_READ_RATE=10r/s$", "NGINX_READ_RATE=1000r/s"),),
+        r"zone reads admitted", keyword="reads"),
+    Control(
+        "reads-rate-lower", "the GET routes that query the database: 10 r/s per client (here "
+        "7 r/s)", (RATE_TEST,),
+        (Edit(LIMITS, r"^NGINX_READ_RATE=10r/s$", "NGINX_READ_RATE=7r/s"),),
         r"zone reads admitted", keyword="reads"),
     Control(
         "connection-limit", "at most 32 requests in progress per client (limit_conn)",
@@ -108,6 +125,18 @@ CONTROLS: tuple[Control, ...] = (
         (f"{THROUGH}::test_oversized_body_is_413",),
         (Edit(TEMPLATE, r"client_max_body_size 16k;", "client_max_body_size 1m;"),),
         r"assert 422 == 413"),
+    Control(
+        "docs-offline", "/docs and /redoc render without any CDN (here FastAPI's own pages, "
+        "which load their scripts from a CDN)",
+        ("tests/browser/test_page.py::test_docs_render_offline",),
+        (Edit("api/app/web/main.py", r"^    app = FastAPIOffline\(",
+              '    app = __import__("fastapi").FastAPI('),),
+        r"cdn\.jsdelivr\.net"),
+    Control(
+        "body-size-lower", "/predict bodies up to 16 KiB reach the app (here nginx's limit is "
+        "8 KiB)", (f"{THROUGH}::test_oversized_body_is_413",),
+        (Edit(TEMPLATE, r"client_max_body_size 16k;", "client_max_body_size 8k;"),),
+        r"assert 413 == 422"),
     Control(
         "app-body-limit-json", "the app's own 1 MiB limit answers a JSON 413 with the request "
         "id, whether the body declares its length or comes in chunks",

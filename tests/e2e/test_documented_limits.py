@@ -1,8 +1,15 @@
 """The edge limits as docs/operations.md states them, enforced with nginx/limits.env as it is
 (no override): each figure is checked from both sides, so raising or lowering a value in
-limits.env fails here (tests/controls raises each one and checks that it does)."""
+limits.env fails here (tests/controls raises and lowers them and checks that it does).
+
+A zone is measured twice: a burst at once (1 + burst admitted, plus what the rate refills
+meanwhile), then a paced stream four times the documented rate, in which nginx admits one
+request per refill: the count is the rate times the stream's length, within a refill or so,
+which a rate set a quarter higher or lower misses."""
 
 import concurrent.futures
+import itertools
+import math
 import socket
 import time
 from collections.abc import Iterator
@@ -20,6 +27,12 @@ DOCUMENTED = {
     "predict": (20.0, 40), "batch": (12 / 60, 3), "reads": (10.0, 20),
 }
 CONN_PER_CLIENT = 32
+# The paced stream's length per zone: many refills at 20 and 10 r/s; for 12 a minute (one
+# refill every 5 s), five.
+PACED_SECONDS = {"predict": 2.0, "batch": 25.0, "reads": 2.0}
+# nginx's clock is cached per event-loop turn, and a request takes a moment to arrive: what a
+# client's clock may be off from nginx's, in seconds.
+CLOCK_SLACK = 0.02
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +66,46 @@ def assert_zone_admits(zone: str, codes: list[int], seconds: float) -> None:
         f"zone {zone} admitted {admitted} of {len(codes)}, documented {1 + burst_size}..{most}")
 
 
+def paced(stack: Stack, method: str, path: str, body: dict[str, object] | None,
+          rate: float, seconds: float) -> list[tuple[float, int]]:
+    """One request at a time, four per refill interval of `rate`, for `seconds`: each one's
+    send time (time.monotonic) and status."""
+    interval = 1 / (4 * rate)
+    sent: list[tuple[float, int]] = []
+    with https_client(stack) as client:
+        started = time.monotonic()
+        while (now := time.monotonic()) - started < seconds:
+            sent.append((now, client.request(method, path, json=body).status_code))
+            time.sleep(max(0.0, started + len(sent) * interval - time.monotonic()))
+    return sent
+
+
+def assert_stream_admits(zone: str, sent: list[tuple[float, int]]) -> None:
+    """nginx refills one request per 1/rate seconds and keeps a refill nobody has used yet.
+    Fewest: over the stream it refills rate x its length, and what is left unused at the end
+    is less than one refill plus what the longest gap between requests refilled. Most: from an
+    admission that follows a refusal (nothing saved then but what one gap refills) to the last
+    admission, one per refill."""
+    rate, _ = DOCUMENTED[zone]
+    assert {code for _, code in sent} <= {200, 429}, sent
+    admitted = [at for at, code in sent if code == 200]
+    length = sent[-1][0] - sent[0][0]
+    gap = max(b - a for (a, _), (b, _) in itertools.pairwise(sent))
+    fewest = math.ceil(rate * (length - CLOCK_SLACK - gap) - 1)
+    after_refusal = [i for i in range(1, len(sent)) if sent[i][1] == 200 and sent[i - 1][1] == 429]
+    assert after_refusal, f"zone {zone} admitted {len(admitted)} of {len(sent)} paced requests"
+    first = after_refusal[0]
+    later = sum(code == 200 for _, code in sent[first + 1:])
+    most_later = math.floor(rate * (admitted[-1] - sent[first][0] + gap + CLOCK_SLACK))
+    print(f"\n{zone}, paced for {length:.2f} s: {len(admitted)} of {len(sent)} admitted "
+          f"(documented rate {rate:g}/s: at least {fewest}), {later} after the first admission "
+          f"that followed a refusal (at most {most_later}; longest gap {gap * 1000:.0f} ms)")
+    assert len(admitted) >= fewest and later <= most_later, (
+        f"zone {zone} admitted {len(admitted)} paced requests in {length:.2f} s, {later} of them "
+        f"after the first admission that followed a refusal; documented: at least {fewest}, "
+        f"at most {most_later} after it")
+
+
 # The batch zone first: its burst refills only every 5 s.
 @pytest.mark.parametrize(("zone", "method", "path", "body", "count"), [
     ("batch", "POST", "/predict/batch", {"rows": [{"age": 30, "salary": 1}]}, 10),
@@ -66,6 +119,8 @@ def test_each_rate_limit_is_the_documented_one(
     time.sleep(2.5)  # a full burst again after the readiness checks and the other zones
     codes, seconds = burst(documented, method, path, body, count)
     assert_zone_admits(zone, codes, seconds)
+    rate, _ = DOCUMENTED[zone]
+    assert_stream_admits(zone, paced(documented, method, path, body, rate, PACED_SECONDS[zone]))
 
 
 def hold(stack: Stack) -> socket.socket:

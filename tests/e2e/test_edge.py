@@ -142,6 +142,7 @@ def test_nginx_own_errors_are_json_with_the_security_headers(stack: Stack) -> No
         assert headers.get("content-type") == "application/json", (name, headers)
         assert set(json.loads(body)) == {"detail"}, (name, body)
         assert [h for h in SECURITY_HEADERS if h not in headers] == [], (name, headers)
+        assert headers.get("x-request-id"), (name, headers)  # nginx's own id for its answer
     assert answers["405"][1]["allow"] == "GET, HEAD"
 
 

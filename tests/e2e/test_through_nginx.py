@@ -89,12 +89,29 @@ def test_only_tls_12_and_13(stack: Stack) -> None:
         "TLSv1_3": "TLSv1.3"}
 
 
+PREDICT_BODY_LIMIT = 16 * 1024  # docs/api.md: /predict bodies up to 16 KiB (nginx's limit)
+
+
+def predict_body_of(size: int) -> bytes:
+    """A /predict body of exactly `size` bytes (its salary a long string: the app answers 422)."""
+    head, tail = b'{"age": 30, "salary": "', b'"}'
+    return head + b"9" * (size - len(head) - len(tail)) + tail
+
+
 def test_oversized_body_is_413(https: httpx.Client) -> None:
-    response = https.post("/predict", content=b'{"age": 30, "salary": "' + b"9" * 100_000 + b'"}',
+    """The limit from both sides: a body of exactly 16 KiB reaches the app (which refuses its
+    salary, 422); one byte more gets nginx's 413 (the app's own limit is 1 MiB)."""
+    def post(size: int) -> httpx.Response:
+        return https.post("/predict", content=predict_body_of(size),
                           headers={"Content-Type": "application/json"})
-    assert response.status_code == 413
-    assert response.json() == {"detail": "The request body is too large."}
-    assert_hardened(response)
+
+    at_limit, over = post(PREDICT_BODY_LIMIT), post(PREDICT_BODY_LIMIT + 1)
+    print(f"\n{PREDICT_BODY_LIMIT} bytes -> {at_limit.status_code}; "
+          f"{PREDICT_BODY_LIMIT + 1} bytes -> {over.status_code}")
+    assert at_limit.status_code == 422
+    assert over.status_code == 413
+    assert over.json() == {"detail": "The request body is too large."}
+    assert_hardened(over)
 
 
 def test_bad_input_is_4xx_with_headers(https: httpx.Client) -> None:
@@ -119,6 +136,7 @@ def test_a_burst_gets_429_and_no_5xx(https: httpx.Client) -> None:
     for limited in (r for r in responses if r.status_code == 429):
         assert_hardened(limited)
         assert limited.json() == {"detail": "Too many requests; slow down."}
+        assert limited.headers["x-request-id"]
 
 
 def test_5xx_from_the_proxy_is_json_with_headers(stack: Stack) -> None:
@@ -132,6 +150,7 @@ def test_5xx_from_the_proxy_is_json_with_headers(stack: Stack) -> None:
         assert response.status_code == 502
         assert response.json()["detail"].startswith("The API is unavailable")
         assert_hardened(response)
+        assert response.headers["x-request-id"]  # nginx's own id: the API never answered
     finally:
         proxy.stop()
         shutil.rmtree(state_dir, ignore_errors=True)

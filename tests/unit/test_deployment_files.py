@@ -44,6 +44,9 @@ def test_topology(compose: dict[str, Any]) -> None:
     assert not compose["networks"]["front"] or not compose["networks"]["front"].get("internal")
     assert [name for name, s in services.items() if "ports" in s] == ["nginx", "prometheus"]
     assert services["nginx"]["ports"] == ["80:8080", "443:8443"]
+    # The optional monitoring profile's Prometheus: the host's loopback only.
+    assert services["prometheus"]["profiles"] == ["monitoring"]
+    assert services["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
     assert services["api"]["expose"] == ["8000"]
     # db healthy -> migrate exits 0 -> api healthy -> nginx.
     assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}

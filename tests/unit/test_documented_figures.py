@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.domain import dataset, training
+from app.domain import dataset, drift, training
 from app.domain.features import DEFAULT_FEATURES, FEATURES
 
 
@@ -25,3 +25,9 @@ def test_the_readme_example_answer(rows: list[dataset.LabelledRow]) -> None:
     scorer = training.scorer_of(trained.pipeline, trained.features)
     purchased, probability = scorer.score({"age": [30.0], "salary": [87000.0]}, 1)
     assert (bool(purchased[0]), float(probability[0])) == (False, 0.1127533776652679)
+
+
+def test_drift_needs_200_logged_inputs() -> None:
+    # README, the API table: "below `min_rows` (200) logged inputs `psi` is empty"; what
+    # happens below the minimum: tests/integration/test_observability.py.
+    assert drift.MIN_ROWS == 200
