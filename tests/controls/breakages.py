@@ -126,12 +126,35 @@ CONTROLS: tuple[Control, ...] = (
         (Edit(TEMPLATE, r"client_max_body_size 16k;", "client_max_body_size 1m;"),),
         r"assert 422 == 413"),
     Control(
+        "alert-error-ratio", "the 5xx alert fires above 1 % of answers (here 1.5 %)",
+        ("tests/unit/test_deployment_files.py::test_each_alert_fires_on_its_series",),
+        (Edit("monitoring/rules.yml", r" > 0\.01$", " > 0.015"),),
+        r"alertname: ApiErrorRatioHigh"),
+    Control(
+        "alert-replica-down", "an api replica that stops answering /metrics raises an alert "
+        "(here the rule can never be true)",
+        ("tests/unit/test_deployment_files.py::test_each_alert_fires_on_its_series",),
+        (Edit("monitoring/rules.yml", r'expr: up\{job="api"\} == 0', 'expr: up{job="api"} < 0'),),
+        r"alertname: ApiReplicaDown"),
+    Control(
+        "request-id-bounds-nginx", "nginx keeps an X-Request-ID of 8 to 64 characters, as the app "
+        "does (here up to 128)",
+        (f"{OPERATIONS}::test_one_answer_followed_from_nginx_to_the_app_to_its_row",),
+        (Edit("nginx/nginx.conf", r"\{8,64\}", "{8,128}"),),
+        r"\[65-chars\]"),
+    Control(
         "docs-offline", "/docs and /redoc render without any CDN (here FastAPI's own pages, "
         "which load their scripts from a CDN)",
         ("tests/browser/test_page.py::test_docs_render_offline",),
         (Edit("api/app/web/main.py", r"^    app = FastAPIOffline\(",
               '    app = __import__("fastapi").FastAPI('),),
         r"cdn\.jsdelivr\.net"),
+    Control(
+        "batch-body-size", "/predict/batch bodies up to 1 MiB reach the app, one byte more gets "
+        "413 from nginx (here nginx's limit is 512 KiB)",
+        (f"{THROUGH}::test_batch_body_over_1_mib_is_413_from_nginx",),
+        (Edit(TEMPLATE, r"^(\s+)client_max_body_size 1m;", r"\1client_max_body_size 512k;"),),
+        r"assert 413 == 422"),
     Control(
         "body-size-lower", "/predict bodies up to 16 KiB reach the app (here nginx's limit is "
         "8 KiB)", (f"{THROUGH}::test_oversized_body_is_413",),

@@ -73,16 +73,21 @@ def _served(text: str) -> list[tuple[str, frozenset[tuple[str, str]]]]:
     return [key for key in samples(text) if key[0] == "served_model_version"]
 
 
-@pytest.mark.parametrize("sent", [None, "trace-me.e2e-0001", "bad id!"])
+# docs/operations.md: an id of 8 to 64 characters from [A-Za-z0-9._-] is kept, else replaced.
+@pytest.mark.parametrize(("sent", "kept"), [
+    (None, False), ("trace-me.e2e-0001", True), ("bad id!", False),
+    ("idlen-08", True), ("idlen-7", False),
+    ("idlen-64" + "x" * 56, True), ("idlen-65" + "x" * 57, False),
+], ids=["none", "well-formed", "bad-character", "8-chars", "7-chars", "64-chars", "65-chars"])
 def test_one_answer_followed_from_nginx_to_the_app_to_its_row(
-    stack: Stack, https: httpx.Client, sent: str | None
+    stack: Stack, https: httpx.Client, sent: str | None, kept: bool
 ) -> None:
     headers = {"X-Request-ID": sent} if sent else {}
     response = https.post("/predict", json={"age": 33, "salary": 33333}, headers=headers)
     assert response.status_code == 200
     request_id = response.headers["x-request-id"]
-    if sent == "trace-me.e2e-0001":
-        assert request_id == sent  # a well-formed id is kept
+    if kept:
+        assert request_id == sent
     else:
         assert request_id != sent and len(request_id) == 32  # nginx's own $request_id
 

@@ -114,6 +114,29 @@ def test_oversized_body_is_413(https: httpx.Client) -> None:
     assert_hardened(over)
 
 
+BATCH_BODY_LIMIT = 1024 * 1024  # docs/api.md: batch bodies up to 1 MiB (nginx's limit)
+
+
+def test_batch_body_over_1_mib_is_413_from_nginx(https: httpx.Client) -> None:
+    """Exactly 1 MiB reaches the app (its rows are not a list: 422, timed by the app); one byte
+    more is refused by nginx itself, before the app (no Server-Timing header of the app's)."""
+    def post(size: int) -> httpx.Response:
+        head, tail = b'{"rows": "', b'"}'
+        body = head + b"x" * (size - len(head) - len(tail)) + tail
+        return https.post("/predict/batch", content=body,
+                          headers={"Content-Type": "application/json"})
+
+    at_limit, over = post(BATCH_BODY_LIMIT), post(BATCH_BODY_LIMIT + 1)
+    print(f"\n{BATCH_BODY_LIMIT} bytes -> {at_limit.status_code}; "
+          f"{BATCH_BODY_LIMIT + 1} bytes -> {over.status_code}")
+    assert at_limit.status_code == 422
+    assert "server-timing" in at_limit.headers
+    assert over.status_code == 413
+    assert "server-timing" not in over.headers
+    assert over.json() == {"detail": "The request body is too large."}
+    assert_hardened(over)
+
+
 def test_bad_input_is_4xx_with_headers(https: httpx.Client) -> None:
     response = https.post("/predict", json={"age": -3, "salary": 1})
     assert response.status_code == 422

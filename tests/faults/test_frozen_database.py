@@ -1,8 +1,8 @@
 """A frozen database (SIGSTOP on the postmaster and its backends): unlike a stopped server
 (tests/integration/test_outage.py) or a blackholed one (test_network.py), its TCP connections
 stay up (the kernel still acknowledges and answers keepalives), so only a client-side deadline
-can end a read. Every read route answers 503 within the database bound, then recovers by
-itself after SIGCONT."""
+can end a read. Every read route, and /predict (whose log row cannot commit), answers 503
+within the database bound, then recovers by itself after SIGCONT."""
 
 import os
 import signal
@@ -59,6 +59,20 @@ def get(client: httpx.Client, path: str, token: str) -> tuple[str, int, float]:
     return path, status, time.monotonic() - started
 
 
+def predict(client: httpx.Client) -> tuple[str, int, float]:
+    started = time.monotonic()
+    try:
+        status = client.post("/predict", json={"age": 30, "salary": 87000}).status_code
+    except httpx.TimeoutException:
+        status = 0
+    return "/predict", status, time.monotonic() - started
+
+
+def predictions_at_once(client: httpx.Client, count: int = 4) -> list[tuple[str, int, float]]:
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: predict(client), range(count)))
+
+
 def every_route(client: httpx.Client, token: str) -> list[tuple[str, int, float]]:
     """Each read route twice, all at once: the first of each takes a pooled connection to a
     frozen backend, the later ones find the pool held by them."""
@@ -77,17 +91,21 @@ def test_a_frozen_database_gives_503_within_the_bound_and_recovers(
         assert {status for _, status, _ in before} == {200}, before
         with frozen(fault_stack) as stopped:
             during = every_route(direct, token)
+            predicted_during = predictions_at_once(direct)
             nginx_during = [get(through_nginx, path, token) for path in ("/accuracy", "/models")]
         thawed_at = time.monotonic()
         print(f"\nfrozen {len(stopped)} postgres processes; direct: "
               + ", ".join(f"{p} {s} {t:.2f}s" for p, s, t in during)
+              + "; /predict: " + ", ".join(f"{s} {t:.2f}s" for _, s, t in predicted_during)
               + "; through nginx: " + ", ".join(f"{p} {s} {t:.2f}s" for p, s, t in nginx_during))
-        slow = [(p, s, t) for p, s, t in [*during, *nginx_during] if t > bound + MARGIN_S]
+        slow = [(p, s, t) for p, s, t in [*during, *predicted_during, *nginx_during]
+                if t > bound + MARGIN_S]
         assert slow == [], f"over {bound + MARGIN_S} s: {slow}"
         # /model answers from memory; /metrics leaves the database's figures out.
         expected = {p: 200 if p in ("/model", "/metrics") else 503 for p in READS}
         assert [(p, s) for p, s, _ in during if s != expected[p]] == []
         assert {s for _, s, _ in nginx_during} == {503}
+        assert {s for _, s, _ in predicted_during} == {503}  # never acknowledged uncommitted
 
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -97,3 +115,5 @@ def test_a_frozen_database_gives_503_within_the_bound_and_recovers(
         print(f"ready {time.monotonic() - thawed_at:.2f} s after SIGCONT")
         after = every_route(direct, token)
         assert {status for _, status, _ in after} == {200}, after
+        predicted_after = predictions_at_once(direct)
+        assert {status for _, status, _ in predicted_after} == {200}, predicted_after

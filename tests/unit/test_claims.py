@@ -99,3 +99,10 @@ def test_each_control_proves_a_listed_test() -> None:
                 if not any(node in listed or any(item.startswith(node) for item in listed)
                            for node in c.tests)]
     assert unlisted == []
+
+
+def test_the_documented_count_of_controls_is_the_count() -> None:
+    # docs/testing.md says how many controls there are; a control added without it fails here.
+    text = (ROOT / "docs" / "testing.md").read_text()
+    counts = re.findall(r"(\d+) controls\b", text)
+    assert counts == [str(len(CONTROLS))]

@@ -48,3 +48,22 @@ def test_a_route_added_without_its_location_is_found(app: FastAPI) -> None:
     assert unproxied(extended) == ["/explain/1"]
     # The page's own files are not routes, and never confused with one.
     assert choose(https_locations(rendered_template()), "/app.js") is not None
+
+
+# docs/operations.md, "Limits": the zone each route's requests count against.
+DOCUMENTED_ZONES = {
+    "/predict": "predict", "/predict/batch": "batch",
+    "/accuracy": "reads", "/predictions": "reads", "/models": "reads", "/drift": "reads",
+    "/readyz": "reads", "/predictions/1/outcome": "reads",
+}
+
+
+def test_each_route_counts_against_its_documented_zone() -> None:
+    locations = https_locations(rendered_template())
+    zones = {}
+    for path in DOCUMENTED_ZONES:
+        chosen = choose(locations, path)
+        assert chosen is not None, path
+        zones[path] = next((word.removeprefix("zone=") for word in chosen.body.split()
+                            if word.startswith("zone=")), None)
+    assert zones == DOCUMENTED_ZONES
