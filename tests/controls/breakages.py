@@ -36,6 +36,7 @@ ACCESS_LOG = f"{ABUSE}::test_the_access_log_is_json_after_hostile_traffic"
 LIMITS_TEST = "tests/e2e/test_documented_limits.py"
 RATE_TEST = f"{LIMITS_TEST}::test_each_rate_limit_is_the_documented_one"
 THROUGH = "tests/e2e/test_through_nginx.py"
+EDGE = "tests/e2e/test_edge.py"
 OPERATIONS = "tests/e2e/test_operations.py"
 LOG_WRITER = "api/app/store/prediction_log.py"
 
@@ -142,6 +143,18 @@ CONTROLS: tuple[Control, ...] = (
         (f"{OPERATIONS}::test_one_answer_followed_from_nginx_to_the_app_to_its_row",),
         (Edit("nginx/nginx.conf", r"\{8,64\}", "{8,128}"),),
         r"\[65-chars\]"),
+    Control(
+        "header-line-limit", "a header line over 8 KiB gets nginx's 400, one of 8,000 bytes is "
+        "read (here the limit is 4 KiB)",
+        (f"{EDGE}::test_a_header_line_just_under_8_kib_is_read",),
+        (Edit(TEMPLATE, r"(large_client_header_buffers 4) 8k;", r"\1 4k;"),),
+        r"assert 400 == 200"),
+    Control(
+        "header-line-limit-higher", "a header line over 8 KiB gets nginx's 400 (here the limit "
+        "is 16 KiB)",
+        (f"{EDGE}::test_nginx_own_errors_are_json_with_the_security_headers",),
+        (Edit(TEMPLATE, r"(large_client_header_buffers 4) 8k;", r"\1 16k;"),),
+        r"400 header too large"),
     Control(
         "docs-offline", "/docs and /redoc render without any CDN (here FastAPI's own pages, "
         "which load their scripts from a CDN)",
