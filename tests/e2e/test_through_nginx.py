@@ -92,17 +92,16 @@ def test_only_tls_12_and_13(stack: Stack) -> None:
 PREDICT_BODY_LIMIT = 16 * 1024  # docs/api.md: /predict bodies up to 16 KiB (nginx's limit)
 
 
-def predict_body_of(size: int) -> bytes:
-    """A /predict body of exactly `size` bytes (its salary a long string: the app answers 422)."""
-    head, tail = b'{"age": 30, "salary": "', b'"}'
+def json_body_of(size: int, head: bytes, tail: bytes = b'"}') -> bytes:
+    """A JSON body of exactly `size` bytes: `head`, a long string, `tail`."""
     return head + b"9" * (size - len(head) - len(tail)) + tail
 
 
 def test_oversized_body_is_413(https: httpx.Client) -> None:
     """The limit from both sides: a body of exactly 16 KiB reaches the app (which refuses its
-    salary, 422); one byte more gets nginx's 413 (the app's own limit is 1 MiB)."""
+    salary, a string: 422); one byte more gets nginx's 413 (the app's own limit is 1 MiB)."""
     def post(size: int) -> httpx.Response:
-        return https.post("/predict", content=predict_body_of(size),
+        return https.post("/predict", content=json_body_of(size, b'{"age": 30, "salary": "'),
                           headers={"Content-Type": "application/json"})
 
     at_limit, over = post(PREDICT_BODY_LIMIT), post(PREDICT_BODY_LIMIT + 1)
@@ -121,9 +120,7 @@ def test_batch_body_over_1_mib_is_413_from_nginx(https: httpx.Client) -> None:
     """Exactly 1 MiB reaches the app (its rows are not a list: 422, timed by the app); one byte
     more is refused by nginx itself, before the app (no Server-Timing header of the app's)."""
     def post(size: int) -> httpx.Response:
-        head, tail = b'{"rows": "', b'"}'
-        body = head + b"x" * (size - len(head) - len(tail)) + tail
-        return https.post("/predict/batch", content=body,
+        return https.post("/predict/batch", content=json_body_of(size, b'{"rows": "'),
                           headers={"Content-Type": "application/json"})
 
     at_limit, over = post(BATCH_BODY_LIMIT), post(BATCH_BODY_LIMIT + 1)
